@@ -1,0 +1,1 @@
+"""Infrastructure: migrations, configs, the local stack."""

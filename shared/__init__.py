@@ -1,0 +1,1 @@
+"""The thin library every process of the platform uses."""

@@ -1,0 +1,1 @@
+"""Bybit V5: pure protocol helpers (signatures, message parsing, endpoints)."""

@@ -1,0 +1,1 @@
+"""PostgreSQL access: pools through PgBouncer, and the migration runner."""

@@ -1,0 +1,28 @@
+"""Connection pools through PgBouncer (transaction pooling: no server-side prepared statements)."""
+from __future__ import annotations
+
+from psycopg_pool import AsyncConnectionPool
+
+from shared.settings import DatabaseSettings, Role
+
+
+def make_pool(db: DatabaseSettings, role: Role, *, min_size: int = 1, max_size: int = 10,
+              direct: bool = False) -> AsyncConnectionPool:
+    """An unopened pool; `check` drops connections that died with a PgBouncer or PostgreSQL restart."""
+    return AsyncConnectionPool(
+        db.dsn(role, direct=direct),
+        kwargs={"prepare_threshold": None},
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=0,  # keep trying for ever: a restart of the database is not a reason to die
+        name=f"alpha_{role}",
+    )
+
+
+async def open_pool(db: DatabaseSettings, role: Role, *, min_size: int = 1, max_size: int = 10,
+                    direct: bool = False, wait_s: float = 30.0) -> AsyncConnectionPool:
+    pool = make_pool(db, role, min_size=min_size, max_size=max_size, direct=direct)
+    await pool.open(wait=True, timeout=wait_s)
+    return pool

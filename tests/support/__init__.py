@@ -1,0 +1,1 @@
+"""Test support: real servers and protocol peers used by fixtures."""
