@@ -358,6 +358,8 @@ class LocalStack:
             self.stop(part)
 
     def status(self) -> dict[str, bool]:
+        if not self.root.exists():
+            return {part: False for part in PARTS}
         return {"postgres": self._postgres_up(), "pgbouncer": self._pgbouncer_up(), "redis": self._redis_up()}
 
     def migrate(self) -> str:

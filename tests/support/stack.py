@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +40,29 @@ class TestStack:
         return self.local.status()
 
 
+def _stack_at(base: int) -> LocalStack:
+    return LocalStack(StackConfig.for_base(REPO / ".run" / f"test-{base}", base))
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def choose_port_base() -> int:
+    """ALPHA_TEST_PORT_BASE when set; otherwise the first base whose ports are free or already
+    served by this checkout's own test stack (another checkout's stack may hold the default)."""
+    if "ALPHA_TEST_PORT_BASE" in os.environ:
+        return int(os.environ["ALPHA_TEST_PORT_BASE"])
+    for base in range(DEFAULT_TEST_PORT_BASE, DEFAULT_TEST_PORT_BASE + 400, 10):
+        ports = (base, base + 1, base + 2)
+        if any(_stack_at(base).status().values()) or all(_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free port range for the test stack")
+
+
 def start_test_stack() -> TestStack:
-    base = int(os.environ.get("ALPHA_TEST_PORT_BASE", DEFAULT_TEST_PORT_BASE))
-    local = LocalStack(StackConfig.for_base(REPO / ".run" / f"test-{base}", base))
+    local = _stack_at(choose_port_base())
     local.up()
     return TestStack(local)
