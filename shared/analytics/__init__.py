@@ -1,0 +1,1 @@
+"""Pure trading accounting: average-cost PnL, round trips and performance metrics (no IO)."""
