@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := $(PY) -m infra.localstack
 STACK_ENV := .run/stack.env
 
-.PHONY: venv stack-up stack-down stack-status migrate psql test test-unit run bench clean-stack
+.PHONY: venv stack-up stack-down stack-status migrate psql test test-unit run clean-stack
 
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
@@ -25,6 +25,9 @@ migrate: stack-up
 
 psql: stack-up
 	source $(STACK_ENV) && PGPASSWORD="$$POSTGRES_PASSWORD" psql -h 127.0.0.1 -p "$$PGBOUNCER_PORT" -U trading_user trading_db
+
+run: venv
+	$(PY) -m infra.run_local
 
 test: venv
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -1,0 +1,133 @@
+"""`make run`: the whole platform on this machine, without Docker.
+
+Brings up the private stack (PostgreSQL, PgBouncer, Redis), starts the simulated venue with one
+account per bot, then the platform's services as child processes with the same commands their
+containers run. A service that dies is restarted with backoff; Ctrl-C (or SIGTERM) stops them all.
+The Telegram bot starts only when `C2_TELEGRAM_BOT_TOKEN` is configured (in the environment or .env).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.localstack import REPO, LocalStack, StackConfig, StackError
+from shared.bots import BOTS
+
+RUN = REPO / ".run"
+PY = sys.executable
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    log_path: Path = field(default_factory=Path)
+
+
+def local_keys() -> dict[str, str]:
+    """One simulated-venue key pair per bot, generated once and kept in .run (mode 600)."""
+    path = RUN / "local-keys.env"
+    if path.exists():
+        return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    keys = {}
+    for spec in BOTS.values():
+        keys[f"{spec.env_prefix}_BYBIT_API_KEY"] = f"sim{spec.env_prefix.lower()}{secrets.token_hex(6)}"
+        keys[f"{spec.env_prefix}_BYBIT_API_SECRET"] = secrets.token_hex(24)
+    RUN.mkdir(exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in keys.items()))
+    path.chmod(0o600)
+    return keys
+
+
+def children(keys: dict[str, str], venue_port: int) -> list[Child]:
+    accounts = ",".join(f"{keys[f'{s.env_prefix}_BYBIT_API_KEY']}:{keys[f'{s.env_prefix}_BYBIT_API_SECRET']}"
+                        for s in BOTS.values())
+    (RUN / "venue").mkdir(parents=True, exist_ok=True)
+    out = [
+        Child("bybit_sim", [PY, "-m", "services.bybit_sim", "serve", "--host", "127.0.0.1",
+                            "--port", str(venue_port), "--accounts", accounts, "--speed", "60",
+                            "--state-file", str(RUN / "venue" / "state.json")]),
+        Child("websocket_listener", [PY, "-m", "services.websocket_listener"]),
+        Child("trade_sync", [PY, "-m", "services.trade_sync", "serve"]),
+    ]
+    if os.environ.get("C2_TELEGRAM_BOT_TOKEN") or _dotenv_has("C2_TELEGRAM_BOT_TOKEN"):
+        out.append(Child("telegram_c2", [PY, "-m", "services.telegram_c2"]))
+    return out
+
+
+def _dotenv_has(var: str) -> bool:
+    dotenv = REPO / ".env"
+    return dotenv.exists() and any(line.startswith(f"{var}=") and line.strip() != f"{var}="
+                                   for line in dotenv.read_text().splitlines())
+
+
+def start(child: Child, env: dict[str, str]) -> None:
+    child.log_path = RUN / "logs" / f"{child.name}.log"
+    child.log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(child.log_path, "ab")
+    child.proc = subprocess.Popen(child.argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    print(f"run: {child.name} started (pid {child.proc.pid}, log {child.log_path.relative_to(REPO)})")
+
+
+def main() -> int:
+    stack = LocalStack(StackConfig.for_base(RUN / "stack", int(os.environ.get("ALPHA_STACK_PORT_BASE", "15432"))))
+    try:
+        stack.up()
+    except StackError as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        return 1
+    stack.write_env_file(RUN / "stack.env")
+    keys = local_keys()
+    venue_port = int(os.environ.get("BYBIT_SIM_PORT", "18080"))
+    env = {**os.environ, **stack.env(), **keys, "BYBIT_VENUE": "sim", "BYBIT_SIM_PORT": str(venue_port),
+           "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "PYTHONUNBUFFERED": "1"}
+    kids = children(keys, venue_port)
+    stopping = False
+
+    def stop(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for child in kids:
+        start(child, env)
+        if child.name == "bybit_sim":
+            time.sleep(1.0)
+    print(f"run: platform up; venue at http://127.0.0.1:{venue_port}; psql: `make psql`; logs in .run/logs; Ctrl-C stops")
+    while not stopping:
+        now = time.monotonic()
+        for child in kids:
+            code = child.proc.poll() if child.proc else None
+            if child.proc is not None and code is not None:
+                child.restarts += 1
+                delay = min(2 ** child.restarts, 60)
+                print(f"run: {child.name} exited with {code}; restarting in {delay}s (see {child.log_path})")
+                child.proc, child.next_start = None, now + delay
+            if child.proc is None and now >= child.next_start:
+                start(child, env)
+        time.sleep(0.5)
+    for child in kids:
+        if child.proc and child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+    for child in kids:
+        if child.proc:
+            try:
+                child.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+    print("run: stopped (the stack keeps running; `make stack-down` stops it)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
