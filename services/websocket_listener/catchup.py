@@ -1,0 +1,158 @@
+"""REST catch-up: what the WebSocket may have missed, read back from `/v5/execution/list` (IO only).
+
+Runs at start, after every (re)connect of a bot's private stream, after a position mismatch, and on a
+schedule; from the bot's last stored fill minus an overlap, in windows of at most 7 days (Bybit's
+limit), following cursors. Rows go through the same write path as live pushes, so overlap is free.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from psycopg_pool import AsyncConnectionPool
+
+from shared.bybit.messages import datetime_to_ms, parse_execution_page, parse_position_page
+from shared.bybit.rest_client import BybitApiError, BybitRestClient
+from services.websocket_listener.counters import Counters
+from services.websocket_listener.ingest import Ingestor, Ticket
+from services.websocket_listener.rows import Fill
+
+log = structlog.get_logger()
+
+WINDOW_MS = 7 * 86_400_000 - 1
+PAGE_LIMIT = 100
+RATE_LIMITED = 10006
+
+
+def windows(start_ms: int, end_ms: int, width_ms: int = WINDOW_MS) -> list[tuple[int, int]]:
+    """[start, end] cut into consecutive closed windows no wider than Bybit accepts."""
+    out = []
+    lo = start_ms
+    while lo <= end_ms:
+        hi = min(lo + width_ms, end_ms)
+        out.append((lo, hi))
+        lo = hi + 1
+    return out
+
+
+class CatchUp:
+    def __init__(self, bot_id: str, rest: BybitRestClient, pool: AsyncConnectionPool, ingest: Ingestor,
+                 counters: Counters, *, symbols: Iterable[str], overlap_s: float, lookback_days: int,
+                 every_s: float, category: str = "linear") -> None:
+        self.bot_id = bot_id
+        self._rest = rest
+        self._pool = pool
+        self._ingest = ingest
+        self.counters = counters
+        self._symbols = tuple(symbols)
+        self._overlap = timedelta(seconds=overlap_s)
+        self._lookback = timedelta(days=lookback_days)
+        self._every_s = every_s
+        self._category = category
+        self._wanted = asyncio.Event()
+        self.passes = 0
+        self.last_success: datetime | None = None
+
+    def request(self) -> None:
+        """Ask for a pass; requests made while one runs coalesce into a single next pass."""
+        self._wanted.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(self._wanted.wait(), timeout=self._every_s)
+            except TimeoutError:
+                pass
+            if stop.is_set():
+                break
+            self._wanted.clear()
+            try:
+                await self.once()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - REST, network or database: retried, never fatal
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.warning("catchup_failed", bot_id=self.bot_id, error=f"{type(exc).__name__}: {exc}"[:300],
+                            retry_in_s=delay)
+                await asyncio.sleep(delay)
+                self._wanted.set()
+
+    async def _since(self) -> datetime:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT max(exec_time) FROM trading.fills WHERE bot_id = %s", (self.bot_id,))
+            row = await cur.fetchone()
+        now = datetime.now(UTC)
+        last = row[0] if row else None
+        return max(last - self._overlap, now - timedelta(days=730)) if last else now - self._lookback
+
+    async def _get(self, path: str, params: dict[str, object]) -> dict:
+        while True:
+            try:
+                return (await self._rest.get(path, params)).result
+            except BybitApiError as exc:
+                if exc.ret_code != RATE_LIMITED:
+                    raise
+                await asyncio.sleep(1.0)
+
+    async def once(self) -> Ticket:
+        """One pass: executions since the last stored fill, then position snapshots; returns when committed."""
+        started = time.monotonic()
+        since = await self._since()
+        end_ms = int(time.time() * 1000) + 60_000
+        ticket = Ticket()
+        rows = 0
+        for lo, hi in windows(datetime_to_ms(since), end_ms):
+            cursor = ""
+            while True:
+                params: dict[str, object] = {"category": self._category, "startTime": lo, "endTime": hi,
+                                             "limit": PAGE_LIMIT}
+                if cursor:
+                    params["cursor"] = cursor
+                page = parse_execution_page(await self._get("/v5/execution/list", params), self._category)
+                for bad in page.rejected:
+                    await self._ingest.put_dead(f"rest:{self.bot_id}", self.bot_id, bad)
+                for execution in page.executions:
+                    await self._ingest.put_fill(Fill(self.bot_id, execution, "sync"), ticket)
+                rows += len(page.executions)
+                if not page.next_cursor or page.next_cursor == cursor:
+                    break
+                cursor = page.next_cursor
+        await self._positions()
+        await self._ingest.barrier(ticket)
+        await ticket.wait()
+        self.passes += 1
+        self.counters.catchups += 1
+        self.counters.catchup_rows += rows
+        self.last_success = datetime.now(UTC)
+        if ticket.inserted:
+            log.info("catchup_recovered", bot_id=self.bot_id, recovered=ticket.inserted, read=rows,
+                     since=since.isoformat(), took_ms=round((time.monotonic() - started) * 1000))
+        return ticket
+
+    async def _positions(self) -> None:
+        """Exchange position snapshots (flat ones included, so a stale Redis key is removed)."""
+        seen: dict[str, object] = {}
+        listed, bad, _ = parse_position_page(
+            await self._get("/v5/position/list", {"category": self._category, "settleCoin": "USDT", "limit": 200}),
+            self._category)
+        for p in listed:
+            seen[p.symbol] = p
+        for symbol in self._symbols:
+            if symbol in seen:
+                continue
+            one, more_bad, _ = parse_position_page(
+                await self._get("/v5/position/list", {"category": self._category, "symbol": symbol}), self._category)
+            bad += more_bad
+            for p in one:
+                seen[p.symbol] = p
+        for b in bad:
+            await self._ingest.put_dead(f"rest:{self.bot_id}", self.bot_id, b)
+        for p in seen.values():
+            await self._ingest.put_position(self.bot_id, p)  # type: ignore[arg-type]
+

@@ -1,0 +1,421 @@
+"""The single write path: parsed records -> PostgreSQL (one transaction per batch) -> Redis and pub/sub.
+
+Everything durable goes through one queue and one writer task, so what arrives while a commit is in
+flight is batched into the next one, and the order "fills committed, then positions and publishes"
+holds for every record. Nothing is announced before it is committed.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import structlog
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shared.bybit.messages import BadFrame, OrderUpdate, PositionSnapshot, WalletSnapshot, dump_raw
+from services.websocket_listener.counters import Counters
+from services.websocket_listener.rows import (
+    FILL_COLUMNS, FILL_TYPES, ORDER_COLUMNS, ORDER_TYPES, Fill, PositionCrossCheck, order_progress, order_row,
+    position_value, wallet_row,
+)
+
+log = structlog.get_logger()
+
+FILLS_CHANNEL = "fills_channel"
+RESULT_TTL_S = 86_400
+MAX_RAW_CHARS = 100_000
+
+_FILL_SQL = (
+    f"INSERT INTO trading.fills ({', '.join(FILL_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in FILL_TYPES)}) "
+    "ON CONFLICT (exec_id) DO NOTHING RETURNING exec_id"
+)
+_ORDER_UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in ORDER_COLUMNS if c not in ("order_id", "bot_id"))
+_ORDER_SQL = (
+    f"INSERT INTO trading.orders ({', '.join(ORDER_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in ORDER_TYPES)}) "
+    f"ON CONFLICT (order_id) DO UPDATE SET {_ORDER_UPDATES}, updated_at = now() "
+    "WHERE (EXCLUDED.updated_time, trading.order_status_rank(EXCLUDED.status), EXCLUDED.cum_exec_qty) "
+    "   >= (orders.updated_time, trading.order_status_rank(orders.status), orders.cum_exec_qty)"
+)
+_ORDER_EVENT_SQL = (
+    "INSERT INTO trading.order_events (order_id, bot_id, status, cum_exec_qty, leaves_qty, updated_time) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::numeric[], %s::numeric[], %s::timestamptz[]) "
+    "ON CONFLICT DO NOTHING"
+)
+_WALLET_SQL = (
+    "INSERT INTO trading.wallet_snapshots (bot_id, snapshot_time, account_type, total_equity, total_wallet_balance, "
+    "total_margin_balance, total_available_balance, total_perp_upl, total_initial_margin, "
+    "total_maintenance_margin, coins) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+)
+_DEAD_SQL = (
+    "INSERT INTO trading.dead_letters (source, bot_id, reason, raw, raw_sha256, occurrences) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[]) "
+    "ON CONFLICT (raw_sha256) DO UPDATE SET occurrences = dead_letters.occurrences + EXCLUDED.occurrences, "
+    "last_seen = now() RETURNING raw_sha256, (xmax = 0) AS first_time"
+)
+# Apply a position snapshot only if it is not older than the one already applied (seq compared as
+# decimal strings: Lua numbers are doubles). ARGV: seq ("" when unknown), value ("" = flat: delete).
+_POSITION_LUA = """
+local cur = redis.call('GET', KEYS[2])
+local seq = ARGV[1]
+if cur and seq ~= '' then
+  if #cur > #seq or (#cur == #seq and cur > seq) then return 0 end
+end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+if seq ~= '' then redis.call('SET', KEYS[2], seq) end
+return 1
+"""
+
+
+@dataclass
+class Ticket:
+    """Completion of a group of submissions: resolved once everything queued before it is committed."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    async def wait(self) -> Ticket:
+        await asyncio.shield(self.done)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    source: str
+    bot_id: str | None
+    bad: BadFrame
+
+    @property
+    def raw(self) -> str:
+        raw = self.bad.raw
+        return raw if len(raw) <= MAX_RAW_CHARS else raw[:MAX_RAW_CHARS] + f"...[truncated {len(raw)} chars]"
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha256(f"{self.source}\n{self.bad.raw}".encode("utf-8", "replace")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Fill:
+    fill: Fill
+    ticket: Ticket | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Order:
+    bot_id: str
+    order: OrderUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    bot_id: str
+    position: PositionSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class _Wallet:
+    bot_id: str
+    wallet: WalletSnapshot
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Barrier:
+    ticket: Ticket
+    result_key: str | None = None
+    received: int = 0
+    rejected: int = 0
+
+
+Item = _Fill | _Order | _Position | _Wallet | DeadLetter | _Barrier
+
+
+def _describe(record: _Fill | _Order | _Wallet) -> tuple[str, str]:
+    if isinstance(record, _Fill):
+        return record.fill.bot_id, dump_raw(record.fill.row())
+    if isinstance(record, _Order):
+        return record.bot_id, dump_raw(order_row(record.bot_id, record.order))
+    return record.bot_id, dump_raw(wallet_row(record.bot_id, record.wallet, record.received_at))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def position_key(bot_id: str, symbol: str) -> str:
+    return f"position:{bot_id}:{symbol}"
+
+
+def position_seq_key(bot_id: str, symbol: str) -> str:
+    return f"listener:position_seq:{bot_id}:{symbol}"
+
+
+class Ingestor:
+    def __init__(self, pool: AsyncConnectionPool, redis_by_db: dict[int, Redis], bot_dbs: dict[str, int],
+                 counters: Counters, *, max_batch: int = 1000, queue_size: int = 50_000,
+                 on_mismatch: Callable[[str], None] | None = None) -> None:
+        self._pool = pool
+        self._redis = redis_by_db
+        self._platform = redis_by_db[0]
+        self._bot_dbs = bot_dbs
+        self.counters = counters
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=queue_size)
+        self._on_mismatch = on_mismatch or (lambda bot_id: None)
+        self._cross_check = PositionCrossCheck()
+        self._position_script = self._platform.register_script(_POSITION_LUA)
+        self.in_flight = 0
+
+    # ---- producers -----------------------------------------------------------------------
+
+    async def put_fill(self, fill: Fill, ticket: Ticket | None = None) -> None:
+        self.counters.executions_received += 1
+        await self._queue.put(_Fill(fill, ticket))
+
+    async def put_order(self, bot_id: str, order: OrderUpdate) -> None:
+        await self._queue.put(_Order(bot_id, order))
+
+    async def put_position(self, bot_id: str, position: PositionSnapshot) -> None:
+        await self._queue.put(_Position(bot_id, position))
+
+    async def put_wallet(self, bot_id: str, wallet: WalletSnapshot, received_at: datetime) -> None:
+        await self._queue.put(_Wallet(bot_id, wallet, received_at))
+
+    async def put_dead(self, source: str, bot_id: str | None, bad: BadFrame) -> None:
+        self.counters.dead_lettered += 1
+        await self._queue.put(DeadLetter(source, bot_id, bad))
+
+    async def barrier(self, ticket: Ticket | None = None, *, result_key: str | None = None,
+                      received: int = 0, rejected: int = 0) -> Ticket:
+        """Queue a marker; the returned ticket resolves when everything before it is committed."""
+        ticket = ticket or Ticket()
+        await self._queue.put(_Barrier(ticket, result_key, received, rejected))
+        return ticket
+
+    def pending(self) -> int:
+        return self._queue.qsize() + self.in_flight
+
+    # ---- the writer ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            self.in_flight = len(batch)
+            try:
+                await self._process(batch)
+            finally:
+                self.in_flight = 0
+
+    async def drain(self) -> None:
+        """Write whatever is queued (used at shutdown, after the producers stopped)."""
+        while not self._queue.empty():
+            batch: list[Item] = []
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._process(batch)
+
+    async def _process(self, batch: list[Item]) -> None:
+        fills: dict[str, _Fill] = {}
+        dup_in_batch: list[_Fill] = []
+        orders: dict[str, _Order] = {}
+        events: dict[tuple[Any, ...], _Order] = {}
+        wallets: list[_Wallet] = []
+        dead: dict[str, tuple[DeadLetter, int]] = {}
+        for item in batch:
+            if isinstance(item, _Fill):
+                if item.fill.execution.exec_id in fills:
+                    dup_in_batch.append(item)
+                else:
+                    fills[item.fill.execution.exec_id] = item
+            elif isinstance(item, _Order):
+                o = item.order
+                prev = orders.get(o.order_id)
+                if prev is None or order_progress(o) >= order_progress(prev.order):
+                    orders[o.order_id] = item
+                events[(o.order_id, o.order_status, o.cum_exec_qty, o.updated_time)] = item
+            elif isinstance(item, _Wallet):
+                wallets.append(item)
+            elif isinstance(item, DeadLetter):
+                prev_dead = dead.get(item.sha)
+                dead[item.sha] = (item, (prev_dead[1] if prev_dead else 0) + 1)
+
+        new_ids, first_dead = await self._commit(list(fills.values()), list(orders.values()),
+                                                 list(events.values()), wallets, list(dead.values()))
+        self.counters.batches += 1
+        await self._after_commit(batch, fills, dup_in_batch, new_ids, first_dead)
+
+    async def _commit(self, fills: list[_Fill], orders: list[_Order], events: list[_Order], wallets: list[_Wallet],
+                      dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+        try:
+            return await self._retrying(fills, orders, events, wallets, dead)
+        except psycopg.Error as exc:
+            log.error("db_rejected_batch_isolating", error=_first_line(exc), rows=len(fills) + len(orders))
+            return await self._isolate(fills, orders, events, wallets, dead)
+
+    async def _retrying(self, fills: list[_Fill], orders: list[_Order], events: list[_Order],
+                        wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+        delay = 0.05
+        while True:
+            try:
+                return await self._transaction(fills, orders, events, wallets, dead)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                # The database or PgBouncer is away: keep the batch and retry; nothing is dropped.
+                self.counters.db_retries += 1
+                log.warning("db_unavailable_retrying", error=_first_line(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _isolate(self, fills: list[_Fill], orders: list[_Order], events: list[_Order], wallets: list[_Wallet],
+                       dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+        """One transaction per record, so a row the database refuses is dead-lettered, not retried for ever."""
+        new_ids: set[str] = set()
+        first_dead: set[str] = set()
+        rejected: list[tuple[DeadLetter, int]] = []
+        singles: list[tuple[Any, tuple[list[_Fill], list[_Order], list[_Order], list[_Wallet]]]] = (
+            [(f, ([f], [], [], [])) for f in fills]
+            + [(o, ([], [o], [e for e in events if e.order.order_id == o.order.order_id], [])) for o in orders]
+            + [(w, ([], [], [], [w])) for w in wallets])
+        for record, args in singles:
+            try:
+                ids, _ = await self._retrying(*args, [])
+                new_ids |= ids
+            except psycopg.Error as exc:
+                bot_id, raw = _describe(record)
+                self.counters.dead_lettered += 1
+                rejected.append((DeadLetter("db", bot_id, BadFrame(f"database refused: {_first_line(exc)}", raw)), 1))
+        for letter in dead + rejected:
+            try:
+                _, first = await self._retrying([], [], [], [], [letter])
+                first_dead |= first
+            except psycopg.Error as exc:
+                log.error("dead_letter_refused", error=_first_line(exc), source=letter[0].source)
+        return new_ids, first_dead
+
+    async def _transaction(self, fills: list[_Fill], orders: list[_Order], events: list[_Order],
+                           wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+        new_ids: set[str] = set()
+        first_dead: set[str] = set()
+        async with self._pool.connection() as conn:
+            async with conn.transaction():
+                if fills:
+                    rows = [f.fill.row() for f in fills]
+                    cur = await conn.execute(_FILL_SQL, [list(col) for col in zip(*rows)])
+                    new_ids = {r[0] for r in await cur.fetchall()}
+                if orders:
+                    rows = [order_row(o.bot_id, o.order) for o in orders]
+                    await conn.execute(_ORDER_SQL, [list(col) for col in zip(*rows)])
+                    ev = [(o.order.order_id, o.bot_id, o.order.order_status, o.order.cum_exec_qty,
+                           o.order.leaves_qty, o.order.updated_time) for o in events]
+                    await conn.execute(_ORDER_EVENT_SQL, [list(col) for col in zip(*ev)])
+                for w in wallets:
+                    await conn.execute(_WALLET_SQL, wallet_row(w.bot_id, w.wallet, w.received_at))
+                if dead:
+                    cols = list(zip(*[(d.source, d.bot_id, d.bad.reason[:500], d.raw, d.sha, n) for d, n in dead]))
+                    cur = await conn.execute(_DEAD_SQL, [list(c) for c in cols])
+                    first_dead = {sha for sha, first in await cur.fetchall() if first}
+        self.counters.fills_written += len(new_ids)
+        self.counters.orders_written += len(orders)
+        self.counters.wallet_snapshots += len(wallets)
+        return new_ids, first_dead
+
+    async def _after_commit(self, batch: list[Item], fills: dict[str, _Fill], dup_in_batch: list[_Fill],
+                            new_ids: set[str], first_dead: set[str]) -> None:
+        now = datetime.now(UTC)
+        publish: list[str] = []
+        for exec_id, item in fills.items():
+            if exec_id in new_ids:
+                publish.append(item.fill.message())
+            else:
+                self.counters.duplicates += 1
+        self.counters.duplicates += len(dup_in_batch)
+        for item in dup_in_batch:
+            if item.ticket is not None:
+                item.ticket.duplicates += 1
+        barriers: list[_Barrier] = []
+        dup_ids = {id(item) for item in dup_in_batch}
+        for item in batch:
+            if isinstance(item, _Fill):
+                if id(item) in dup_ids:
+                    continue
+                is_new = item.fill.execution.exec_id in new_ids
+                if is_new:
+                    self._cross_check.add_fill(item.fill)
+                if item.ticket is not None:
+                    if is_new:
+                        item.ticket.inserted += 1
+                    else:
+                        item.ticket.duplicates += 1
+            elif isinstance(item, _Position):
+                await self._apply_position(item, now)
+            elif isinstance(item, DeadLetter) and item.sha in first_dead:
+                first_dead.discard(item.sha)
+                log.warning("dead_letter", source=item.source, bot_id=item.bot_id, reason=item.bad.reason,
+                            raw=item.bad.raw[:300])
+            elif isinstance(item, _Barrier):
+                barriers.append(item)
+        if publish:
+            await self._redis_retry(self._publish, publish)
+        for b in barriers:
+            if b.result_key is not None:
+                await self._redis_retry(self._write_result, b)
+            if not b.ticket.done.done():
+                b.ticket.done.set_result(None)
+
+    async def _publish(self, messages: list[str]) -> None:
+        async with self._platform.pipeline(transaction=False) as pipe:
+            for m in messages:
+                pipe.publish(FILLS_CHANNEL, m)
+            await pipe.execute()
+
+    async def _write_result(self, b: _Barrier) -> None:
+        async with self._platform.pipeline(transaction=True) as pipe:
+            pipe.hset(b.result_key, mapping={"received": b.received, "inserted": b.ticket.inserted,  # type: ignore[arg-type]
+                                             "duplicates": b.ticket.duplicates, "rejected": b.rejected})
+            pipe.expire(b.result_key, RESULT_TTL_S)  # type: ignore[arg-type]
+            await pipe.execute()
+
+    async def _apply_position(self, item: _Position, now: datetime) -> None:
+        p = item.position
+        expected = self._cross_check.check(item.bot_id, p)
+        if expected is not None:
+            self.counters.position_mismatches += 1
+            log.warning("position_mismatch", bot_id=item.bot_id, symbol=p.symbol, seq=p.seq,
+                        exchange_size=str(p.signed_size), from_fills=str(expected))
+            self._on_mismatch(item.bot_id)
+        db = self._bot_dbs.get(item.bot_id, 0)
+        value = position_value(p, now) or ""
+        seq = "" if p.seq is None else str(p.seq)
+        applied = await self._redis_retry(
+            self._position_script, keys=[position_key(item.bot_id, p.symbol), position_seq_key(item.bot_id, p.symbol)],
+            args=[seq, value], client=self._redis.get(db, self._platform))
+        if applied:
+            self.counters.positions_written += 1
+        else:
+            self.counters.positions_stale += 1
+
+    async def _redis_retry(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        delay = 0.05
+        while True:
+            try:
+                return await fn(*args, **kwargs)
+            except (RedisError, OSError) as exc:
+                log.warning("redis_unavailable_retrying", error=type(exc).__name__, retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

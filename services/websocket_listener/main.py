@@ -1,0 +1,154 @@
+"""Wiring: settings -> pool, Redis, REST clients -> streams, catch-ups, stream consumer, writer; then run.
+
+    python -m services.websocket_listener.main          # run the listener
+    python -m services.websocket_listener.main health   # the compose health check
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+
+import structlog
+
+from shared.bots import BOTS, PLATFORM_REDIS_DB
+from shared.bybit.rest_client import BybitRestClient
+from shared.db.pool import open_pool
+from shared.log import configure_logging
+from shared.redis_client import redis_for
+from shared.settings import (
+    BotKeysSettings, ConfigError, DatabaseSettings, RedisSettings, VenueSettings, build_settings, fail_config,
+)
+from services.websocket_listener import health
+from services.websocket_listener.catchup import CatchUp
+from services.websocket_listener.config import SERVICE, ListenerSettings
+from services.websocket_listener.counters import Counters
+from services.websocket_listener.dispatch import Dispatcher, Source, WalletThrottle
+from services.websocket_listener.ingest import Ingestor
+from services.websocket_listener.recovered import RecoveredConsumer
+from services.websocket_listener.streams import PRIVATE_TOPICS, Stream, StreamTiming, public_topics
+
+log = structlog.get_logger()
+
+
+def _timing(cfg: ListenerSettings) -> StreamTiming:
+    return StreamTiming(ping_interval_s=cfg.ping_interval_s, dead_after_s=cfg.dead_after_s,
+                        handshake_timeout_s=cfg.handshake_timeout_s, backoff_min_s=cfg.backoff_min_s,
+                        backoff_max_s=cfg.backoff_max_s, auth_backoff_min_s=cfg.auth_backoff_min_s)
+
+
+async def _heartbeats(streams: list[Stream], dispatcher: Dispatcher, counters: Counters, ingest: Ingestor,
+                      platform: object, every_s: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        now_m = time.monotonic()
+        states = {s.source.conn_name: {"up": s.state.up, "since": s.state.up_since, "error": s.state.last_error,
+                                       "last_rx_age_s": round(now_m - s.state.last_rx_monotonic, 1),
+                                       "queue": ingest.pending()} for s in streams}
+        try:
+            await dispatcher.flush_wallets()
+            await health.write_beats(platform, states, {s.source.conn_name: s.healthy(now_m) for s in streams},  # type: ignore[arg-type]
+                                     counters, datetime.now(UTC))
+        except Exception as exc:  # noqa: BLE001 - a missed beat must not stop the service
+            log.warning("heartbeat_failed", error=type(exc).__name__)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+        except TimeoutError:
+            pass
+
+
+async def run() -> int:
+    try:
+        cfg = build_settings(ListenerSettings)
+        db = build_settings(DatabaseSettings)
+        rs = build_settings(RedisSettings)
+        venue = build_settings(VenueSettings)
+        keys = build_settings(BotKeysSettings)
+        bots = health.select_bots(cfg, keys)
+        db.password("listener")
+    except ConfigError as exc:
+        fail_config(exc)
+    configure_logging(SERVICE)
+    log.info("listener_starting", bots=bots, venue=venue.venue, symbols=list(cfg.symbols))
+
+    pool = await open_pool(db, "listener", min_size=2, max_size=4)
+    dbs = {PLATFORM_REDIS_DB, *(BOTS[b].redis_db for b in bots)}
+    redis_by_db = {n: redis_for(rs, n) for n in dbs}
+    platform = redis_by_db[PLATFORM_REDIS_DB]
+    counters = Counters()
+    catchups: dict[str, CatchUp] = {}
+    ingest = Ingestor(pool, redis_by_db, {b: BOTS[b].redis_db for b in bots}, counters, max_batch=cfg.max_batch,
+                      queue_size=cfg.queue_size, on_mismatch=lambda bot_id: catchups[bot_id].request())
+    dispatcher = Dispatcher(ingest, platform, counters, WalletThrottle(cfg.wallet_snapshot_every_s, time.monotonic))
+    timing = _timing(cfg)
+    rests: list[BybitRestClient] = []
+    streams: list[Stream] = []
+    for bot_id in bots:
+        api_key, secret = keys.credentials(bot_id)
+        rest = BybitRestClient(venue.rest_url, api_key, secret, venue.bybit_recv_window_ms)
+        rests.append(rest)
+        catchup = CatchUp(bot_id, rest, pool, ingest, counters, symbols=cfg.symbols, overlap_s=cfg.catchup_overlap_s,
+                          lookback_days=cfg.catchup_lookback_days, every_s=cfg.catchup_every_s)
+        catchups[bot_id] = catchup
+        catchup.request()
+        streams.append(Stream(Source(f"ws:{bot_id}", bot_id), venue.ws_private_url, PRIVATE_TOPICS, dispatcher,
+                              counters, timing, api_key=api_key, api_secret=secret, on_up=catchup.request))
+    streams.append(Stream(Source("ws:public"), venue.ws_public_url, public_topics(cfg.symbols, cfg.kline_interval),
+                          dispatcher, counters, timing))
+    consumer = RecoveredConsumer(platform, ingest, counters, bots, cfg.consumer_name)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    writer = asyncio.create_task(ingest.run(), name="writer")
+    producers = [asyncio.create_task(s.run(stop), name=s.source.name) for s in streams]
+    producers += [asyncio.create_task(c.run(stop), name=f"catchup:{b}") for b, c in catchups.items()]
+    producers.append(asyncio.create_task(consumer.run(stop), name="recovered"))
+    beats = asyncio.create_task(_heartbeats(streams, dispatcher, counters, ingest, platform, cfg.heartbeat_every_s,
+                                            stop), name="heartbeats")
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([writer, stopper], return_when=asyncio.FIRST_COMPLETED)
+    if writer in done:
+        log.error("writer_died", error=repr(writer.exception()))
+        stop.set()
+
+    log.info("listener_stopping", queued=ingest.pending())
+    _, pending = await asyncio.wait(producers, timeout=cfg.shutdown_timeout_s / 2)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*producers, return_exceptions=True)
+    # Finish the batch in flight and whatever was queued before the streams closed.
+    deadline = time.monotonic() + cfg.shutdown_timeout_s / 2
+    while ingest.pending() and not writer.done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    writer.cancel()
+    beats.cancel()
+    await asyncio.gather(writer, beats, return_exceptions=True)
+    try:
+        await health.write_beats(platform, {s.source.conn_name: {"up": False, "error": "stopped"} for s in streams},
+                                 {}, counters, datetime.now(UTC))
+    except Exception:  # noqa: BLE001
+        pass
+    for rest in rests:
+        await rest.close()
+    for r in redis_by_db.values():
+        await r.aclose()
+    await pool.close()
+    log.info("listener_stopped", **counters.as_dict())
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:2] == ["health"]:
+        return health.main()
+    if argv[1:]:
+        print("usage: python -m services.websocket_listener.main [health]", file=sys.stderr)
+        return 2
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

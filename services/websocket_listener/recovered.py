@@ -1,0 +1,101 @@
+"""Consumer of `ingest:executions`: executions the reconciler recovered, written by the single writer.
+
+Consumer group `listener`; an entry is acknowledged only after its rows are committed and its result
+hash is set, so entries pending at a crash are read again (id "0") after the restart.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from shared.bybit.messages import BadFrame, dump_raw, parse_execution_rows
+from services.websocket_listener.counters import Counters
+from services.websocket_listener.ingest import Ingestor, Ticket
+from services.websocket_listener.rows import Fill
+
+log = structlog.get_logger()
+
+STREAM = "ingest:executions"
+GROUP = "listener"
+SOURCE = "stream:ingest:executions"
+
+
+def result_key(batch_id: str) -> str:
+    return f"ingest:result:{batch_id}"
+
+
+class RecoveredConsumer:
+    def __init__(self, redis: Redis, ingest: Ingestor, counters: Counters, bot_ids: Iterable[str],
+                 consumer: str, *, block_ms: int = 1000, count: int = 50) -> None:
+        self._redis = redis
+        self._ingest = ingest
+        self.counters = counters
+        self._bots = frozenset(bot_ids)
+        self._consumer = consumer
+        self._block_ms = block_ms
+        self._count = count
+
+    async def ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backlog = True  # first our own pending entries (id 0), then new ones (">")
+        while not stop.is_set():
+            try:
+                await self.ensure_group()
+                reply = await self._redis.xreadgroup(GROUP, self._consumer, {STREAM: "0" if backlog else ">"},
+                                                     count=self._count, block=None if backlog else self._block_ms)
+                entries = reply[0][1] if reply else []
+                if backlog and not entries:
+                    backlog = False
+                    continue
+                for entry_id, fields in entries:
+                    if stop.is_set():
+                        return
+                    await self._one(entry_id, fields or {})
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("stream_read_failed", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    async def _one(self, entry_id: str, fields: dict[str, str]) -> None:
+        self.counters.stream_entries += 1
+        bot_id = fields.get("bot_id", "")
+        batch_id = fields.get("batch_id") or entry_id
+        raw = fields.get("executions")
+        rejected: list[BadFrame] = []
+        fills: list[Fill] = []
+        received = 0
+        if bot_id not in self._bots:
+            rejected.append(BadFrame(f"unknown or unconfigured bot_id {bot_id[:40]!r}", dump_raw(fields)))
+        else:
+            try:
+                rows = json.loads(raw) if isinstance(raw, str) else None
+            except ValueError:
+                rows = None
+            if not isinstance(rows, list):
+                rejected.append(BadFrame("executions is not a JSON list", dump_raw(fields)))
+            else:
+                received = len(rows)
+                good, bad = parse_execution_rows(rows)
+                rejected.extend(bad)
+                fills = [Fill(bot_id, e, "sync") for e in good]
+        ticket = Ticket()
+        for bad in rejected:
+            await self._ingest.put_dead(SOURCE, bot_id or None, bad)
+        for fill in fills:
+            await self._ingest.put_fill(fill, ticket)
+        await self._ingest.barrier(ticket, result_key=result_key(batch_id), received=received,
+                                   rejected=len(rejected))
+        await ticket.wait()
+        await self._redis.xack(STREAM, GROUP, entry_id)

@@ -1,0 +1,168 @@
+"""Pure shaping of parsed records into database rows and Redis/pub-sub JSON, and the position cross-check."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from shared.bybit.messages import Execution, OrderUpdate, PositionSnapshot, WalletSnapshot
+
+# Executions that move a position; funding and settlement only move money.
+POSITION_EXEC_TYPES = frozenset({"Trade", "AdlTrade", "BustTrade", "BlockTrade"})
+
+FILL_COLUMNS = (
+    "bot_id", "symbol", "category", "exec_id", "order_id", "client_order_id", "side", "exec_type", "exec_price",
+    "exec_qty", "exec_value", "exec_time", "commission", "fee_rate", "fee_currency", "is_maker", "closed_size",
+    "exec_pnl", "order_type", "order_price", "order_qty", "leaves_qty", "mark_price", "stop_order_type", "seq",
+    "close_reason", "source",
+)
+FILL_TYPES = (
+    "text", "text", "text", "text", "text", "text", "text", "text", "numeric",
+    "numeric", "numeric", "timestamptz", "numeric", "numeric", "text", "boolean", "numeric",
+    "numeric", "text", "numeric", "numeric", "numeric", "numeric", "text", "bigint",
+    "text", "text",
+)
+
+ORDER_COLUMNS = (
+    "order_id", "bot_id", "symbol", "category", "client_order_id", "side", "order_type", "status", "price", "qty",
+    "avg_price", "leaves_qty", "cum_exec_qty", "cum_exec_value", "cum_exec_fee", "reduce_only", "time_in_force",
+    "stop_order_type", "trigger_price", "take_profit", "stop_loss", "cancel_type", "reject_reason",
+    "created_time", "updated_time",
+)
+ORDER_TYPES = (
+    "text", "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric",
+    "numeric", "numeric", "numeric", "numeric", "numeric", "boolean", "text",
+    "text", "numeric", "numeric", "numeric", "text", "text",
+    "timestamptz", "timestamptz",
+)
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def iso_utc(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """An execution attributed to the bot whose key received it."""
+
+    bot_id: str
+    execution: Execution
+    source: str  # "ws" | "sync"
+
+    @property
+    def close_reason(self) -> str:
+        return self.execution.close_reason(frozenset({self.bot_id}))
+
+    def row(self) -> tuple[Any, ...]:
+        e = self.execution
+        return (
+            self.bot_id, e.symbol, e.category, e.exec_id, e.order_id, e.order_link_id or None, e.side, e.exec_type,
+            e.exec_price, e.exec_qty, e.exec_value, e.exec_time, e.exec_fee, e.fee_rate, e.fee_currency,
+            e.is_maker, e.closed_size, e.exec_pnl, e.order_type, e.order_price, e.order_qty, e.leaves_qty,
+            e.mark_price, e.stop_order_type, e.seq, self.close_reason, self.source,
+        )
+
+    def message(self) -> str:
+        """The `fills_channel` payload: numbers as decimal strings, times ISO UTC."""
+        e = self.execution
+        return json.dumps({
+            "bot_id": self.bot_id, "exec_id": e.exec_id, "symbol": e.symbol, "category": e.category,
+            "side": e.side, "exec_type": e.exec_type, "is_trade": e.is_trade,
+            "exec_price": str(e.exec_price), "exec_qty": str(e.exec_qty), "exec_value": str(e.exec_value),
+            "commission": str(e.exec_fee), "fee_currency": e.fee_currency, "is_maker": e.is_maker,
+            "closed_size": _s(e.closed_size), "exec_pnl": _s(e.exec_pnl), "order_id": e.order_id,
+            "client_order_id": e.order_link_id or None, "close_reason": self.close_reason,
+            "exec_time": iso_utc(e.exec_time), "seq": e.seq, "source": self.source,
+        }, separators=(",", ":"))
+
+
+def order_row(bot_id: str, o: OrderUpdate) -> tuple[Any, ...]:
+    return (
+        o.order_id, bot_id, o.symbol, o.category, o.order_link_id or None, o.side, o.order_type, o.order_status,
+        o.price, o.qty, o.avg_price, o.leaves_qty, o.cum_exec_qty, o.cum_exec_value, o.cum_exec_fee,
+        o.reduce_only, o.time_in_force, o.stop_order_type, o.trigger_price, o.take_profit, o.stop_loss,
+        o.cancel_type, o.reject_reason, o.created_time, o.updated_time,
+    )
+
+
+_TERMINAL = {"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated"}
+
+
+def order_progress(o: OrderUpdate) -> tuple[datetime, int, Decimal]:
+    """Sort key of an order state along its lifecycle (mirrors trading.order_status_rank)."""
+    rank = 3 if o.order_status in _TERMINAL else 2 if o.order_status == "PartiallyFilled" else (
+        0 if o.order_status in ("Created", "Untriggered") else 1)
+    return (o.updated_time, rank, o.cum_exec_qty)
+
+
+def wallet_row(bot_id: str, w: WalletSnapshot, received_at: datetime) -> tuple[Any, ...]:
+    coins = [{"coin": c.coin, "equity": _s(c.equity), "wallet_balance": _s(c.wallet_balance),
+              "available_to_withdraw": _s(c.available_to_withdraw), "unrealised_pnl": _s(c.unrealised_pnl),
+              "cum_realised_pnl": _s(c.cum_realised_pnl)} for c in w.coins]
+    return (bot_id, w.ts or received_at, w.account_type, w.total_equity, w.total_wallet_balance,
+            w.total_margin_balance, w.total_available_balance, w.total_perp_upl, w.total_initial_margin,
+            w.total_maintenance_margin, json.dumps(coins))
+
+
+def position_value(p: PositionSnapshot, now: datetime) -> str | None:
+    """The `position:{bot_id}:{symbol}` JSON, or None when flat (the key is then deleted)."""
+    if p.is_flat:
+        return None
+    return json.dumps({
+        "size": str(p.signed_size), "side": p.side, "avg_price": _s(p.avg_price),
+        "unrealized_pnl": _s(p.unrealised_pnl), "mark_price": _s(p.mark_price), "liq_price": _s(p.liq_price),
+        "updated_at": iso_utc(p.updated_time or now), "seq": p.seq,
+    }, separators=(",", ":"))
+
+
+@dataclass
+class _SymbolBook:
+    anchor_seq: int
+    anchor_size: Decimal
+    fills: dict[str, tuple[int, Decimal]] = field(default_factory=dict)
+
+
+@dataclass
+class PositionCrossCheck:
+    """Checks each exchange position snapshot against the committed fills since the previous one.
+
+    Bybit's `seq` is a cross sequence: a position snapshot carries the seq of the execution that moved
+    it. So snapshot(seq=s2) must equal snapshot(seq=s1) plus the position-moving fills with
+    s1 < seq <= s2. A difference means a fill is missing here (or arrived out of order): the caller
+    runs a REST catch-up.
+    """
+
+    books: dict[tuple[str, str], _SymbolBook] = field(default_factory=dict)
+
+    def add_fill(self, fill: Fill) -> None:
+        e = fill.execution
+        if e.exec_type not in POSITION_EXEC_TYPES or e.seq is None:
+            return
+        book = self.books.get((fill.bot_id, e.symbol))
+        if book is None or e.seq <= book.anchor_seq:
+            return
+        signed = e.exec_qty if e.side == "Buy" else -e.exec_qty
+        book.fills[e.exec_id] = (e.seq, signed)
+
+    def check(self, bot_id: str, p: PositionSnapshot) -> Decimal | None:
+        """Re-anchor on the snapshot; return the expected size when it disagrees, else None."""
+        if p.seq is None:
+            return None
+        key = (bot_id, p.symbol)
+        book = self.books.get(key)
+        if book is None:
+            self.books[key] = _SymbolBook(p.seq, p.signed_size)
+            return None
+        if p.seq < book.anchor_seq:
+            return None  # an older snapshot arriving late: nothing to learn from it
+        moved = sum((q for s, q in book.fills.values() if s <= p.seq), Decimal(0))
+        expected = book.anchor_size + moved
+        book.anchor_seq, book.anchor_size = p.seq, p.signed_size
+        book.fills = {k: v for k, v in book.fills.items() if v[0] > p.seq}
+        return None if expected == p.signed_size else expected

@@ -1,0 +1,210 @@
+"""WebSocket connections to Bybit: auth, subscribe, heartbeat, dead-connection detection, reconnect (IO only)."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+import websockets
+from pydantic import SecretStr
+from websockets.asyncio.client import ClientConnection, connect
+
+from shared.bybit.auth import sign_ws_auth
+from shared.bybit.messages import AuthResult, Pong, SubscribeResult
+from services.websocket_listener.counters import Counters
+from services.websocket_listener.dispatch import Dispatcher, Source
+
+log = structlog.get_logger()
+
+PRIVATE_TOPICS = ("execution", "order", "position", "wallet")
+MAX_ARGS_PER_SUBSCRIBE = 10
+AUTH_EXPIRES_MS = 10_000
+
+
+class AuthRejected(Exception):
+    pass
+
+
+class HandshakeFailed(Exception):
+    pass
+
+
+class DeadConnection(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    ping_interval_s: float = 20.0
+    dead_after_s: float = 30.0
+    handshake_timeout_s: float = 10.0
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 30.0
+    auth_backoff_min_s: float = 5.0
+
+
+@dataclass
+class ConnectionState:
+    up: bool = False
+    last_rx_monotonic: float = 0.0
+    up_since: datetime | None = None
+    last_error: str | None = None
+    connects: int = 0
+
+
+def backoff_delay(attempt: int, low_s: float, high_s: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter over the upper half, so many clients do not reconnect in step."""
+    ceiling = min(high_s, low_s * (2 ** min(attempt, 30)))
+    return ceiling * rng.uniform(0.5, 1.0)
+
+
+@dataclass
+class Stream:
+    """One long-lived connection; `run` keeps it up (reconnecting) until `stop` is set."""
+
+    source: Source
+    url: str
+    topics: tuple[str, ...]
+    dispatcher: Dispatcher
+    counters: Counters
+    timing: StreamTiming
+    api_key: str | None = None
+    api_secret: SecretStr | None = None
+    on_up: Callable[[], None] = lambda: None
+    state: ConnectionState = field(default_factory=ConnectionState)
+    _rng: random.Random = field(default_factory=random.Random)
+    _req_ids: itertools.count = field(default_factory=itertools.count)
+
+    def healthy(self, now_monotonic: float | None = None) -> bool:
+        now = time.monotonic() if now_monotonic is None else now_monotonic
+        return self.state.up and now - self.state.last_rx_monotonic < self.timing.dead_after_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        auth_failures = 0
+        while not stop.is_set():
+            delay_low, delay_high = self.timing.backoff_min_s, self.timing.backoff_max_s
+            try:
+                async with connect(self.url, ping_interval=None, open_timeout=self.timing.handshake_timeout_s,
+                                   close_timeout=1.0, max_size=2**24, max_queue=1024) as ws:
+                    await self._handshake(ws)
+                    attempt = 0
+                    auth_failures = 0
+                    self._mark_up()
+                    await self._pump(ws, stop)
+            except AuthRejected as exc:
+                self.counters.auth_failures += 1
+                auth_failures += 1
+                self.state.last_error = f"auth rejected: {exc}"
+                if auth_failures == 1 or auth_failures % 20 == 0:
+                    log.error("auth_rejected", connection=self.source.name, reason=str(exc), failures=auth_failures)
+                delay_low = self.timing.auth_backoff_min_s
+                delay_high = max(self.timing.backoff_max_s, delay_low)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, TimeoutError, websockets.exceptions.WebSocketException, HandshakeFailed,
+                    DeadConnection) as exc:
+                self.state.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning("connection_lost", connection=self.source.name, error=self.state.last_error)
+            finally:
+                if self.state.up:
+                    self.state.up = False
+                    self.state.up_since = None
+            if stop.is_set():
+                break
+            self.counters.reconnects += 1
+            delay = backoff_delay(attempt, delay_low, delay_high, self._rng)
+            attempt += 1
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    def _mark_up(self) -> None:
+        self.state.up = True
+        self.state.connects += 1
+        self.state.up_since = datetime.now(UTC)
+        self.state.last_rx_monotonic = time.monotonic()
+        self.state.last_error = None
+        log.info("connection_up", connection=self.source.name, url=self.url)
+        self.on_up()
+
+    def _req_id(self, what: str) -> str:
+        return f"{what}-{next(self._req_ids)}"
+
+    async def _expect(self, ws: ClientConnection, kind: type, req_id: str | None) -> AuthResult | SubscribeResult:
+        """Read until the answer to our request; data frames that arrive meanwhile are dispatched."""
+        async with asyncio.timeout(self.timing.handshake_timeout_s):
+            while True:
+                raw = await ws.recv()
+                for control in await self.dispatcher.handle(self.source, raw):
+                    if isinstance(control, kind) and (req_id is None or control.req_id in (None, req_id)
+                                                      or kind is AuthResult):
+                        return control  # type: ignore[return-value]
+
+    async def _handshake(self, ws: ClientConnection) -> None:
+        if self.source.private:
+            if not self.api_key or self.api_secret is None:
+                raise AuthRejected("no API key configured")
+            expires = int(time.time() * 1000) + AUTH_EXPIRES_MS
+            signature = sign_ws_auth(self.api_secret.get_secret_value(), expires)
+            await ws.send(json.dumps({"req_id": self._req_id("auth"), "op": "auth",
+                                      "args": [self.api_key, expires, signature]}))
+            answer = await self._expect(ws, AuthResult, None)
+            if not answer.success:
+                raise AuthRejected(answer.ret_msg or "auth failed")
+        for i in range(0, len(self.topics), MAX_ARGS_PER_SUBSCRIBE):
+            req_id = self._req_id("sub")
+            await ws.send(json.dumps({"req_id": req_id, "op": "subscribe",
+                                      "args": list(self.topics[i:i + MAX_ARGS_PER_SUBSCRIBE])}))
+            ack = await self._expect(ws, SubscribeResult, req_id)
+            if not ack.success:
+                raise HandshakeFailed(f"subscribe rejected: {ack.ret_msg}")
+
+    async def _pump(self, ws: ClientConnection, stop: asyncio.Event) -> None:
+        reader = asyncio.create_task(self._read(ws))
+        pinger = asyncio.create_task(self._ping(ws))
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait({reader, pinger, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper:
+                    task.result()  # re-raise why the connection ended
+            if reader in done:
+                raise HandshakeFailed("server closed the connection")
+        finally:
+            for task in (reader, pinger, stopper):
+                task.cancel()
+            await asyncio.gather(reader, pinger, stopper, return_exceptions=True)
+
+    async def _read(self, ws: ClientConnection) -> None:
+        async for raw in ws:
+            self.state.last_rx_monotonic = time.monotonic()
+            for control in await self.dispatcher.handle(self.source, raw):
+                if isinstance(control, AuthResult | SubscribeResult) and not control.success:
+                    log.warning("control_rejected", connection=self.source.name, ret_msg=control.ret_msg)
+                elif not isinstance(control, Pong | AuthResult | SubscribeResult):
+                    log.info("control_frame", connection=self.source.name, frame=type(control).__name__)
+
+    async def _ping(self, ws: ClientConnection) -> None:
+        """App-level ping every interval; no frame at all (not even a pong) for too long means dead."""
+        check_every = min(self.timing.ping_interval_s, self.timing.dead_after_s) / 4
+        next_ping = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - self.state.last_rx_monotonic > self.timing.dead_after_s:
+                raise DeadConnection(f"no frame for {now - self.state.last_rx_monotonic:.1f}s")
+            if now >= next_ping:
+                await ws.send(json.dumps({"req_id": self._req_id("ping"), "op": "ping"}))
+                next_ping = now + self.timing.ping_interval_s
+            await asyncio.sleep(check_every)
+
+
+def public_topics(symbols: tuple[str, ...], kline_interval: str) -> tuple[str, ...]:
+    return tuple(t for s in symbols for t in (f"kline.{kline_interval}.{s}", f"tickers.{s}"))

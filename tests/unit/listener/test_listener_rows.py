@@ -1,0 +1,128 @@
+"""Pure parts of the listener: row shaping, the position cross-check, catch-up windows, backoff, throttling."""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+from shared.bybit.messages import Execution, PositionSnapshot, classify_frame, ms_to_datetime
+from services.websocket_listener.catchup import WINDOW_MS, windows
+from services.websocket_listener.dispatch import WalletThrottle
+from services.websocket_listener.rows import (
+    FILL_COLUMNS, FILL_TYPES, ORDER_COLUMNS, ORDER_TYPES, Fill, PositionCrossCheck, order_progress, position_value,
+)
+from services.websocket_listener.streams import backoff_delay, public_topics
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "bybit_v5"
+
+
+def fixture_record(name: str) -> object:
+    [record] = classify_frame((FIXTURES / name).read_text())
+    return record
+
+
+EXEC = fixture_record("ws_account_execution.json")
+POS = fixture_record("ws_account_position.json")
+ORDER = fixture_record("ws_account_order_filled.json")
+
+
+def execution(exec_id: str, side: str, qty: str, seq: int, exec_type: str = "Trade") -> Execution:
+    assert isinstance(EXEC, Execution)
+    return replace(EXEC, exec_id=exec_id, side=side, exec_qty=Decimal(qty), seq=seq, exec_type=exec_type,
+                   symbol="ETHUSDT")
+
+
+def position(side: str, size: str, seq: int) -> PositionSnapshot:
+    assert isinstance(POS, PositionSnapshot)
+    return replace(POS, side=side, size=Decimal(size), seq=seq)
+
+
+def test_fill_row_matches_columns_and_keeps_decimals() -> None:
+    fill = Fill("shortseller_001", EXEC, "ws")  # type: ignore[arg-type]
+    row = fill.row()
+    assert len(row) == len(FILL_COLUMNS) == len(FILL_TYPES) and len(ORDER_COLUMNS) == len(ORDER_TYPES)
+    values = dict(zip(FILL_COLUMNS, row))
+    assert values["exec_price"] == Decimal("95900.1") and values["commission"] == Decimal("26.3725275")
+    assert values["client_order_id"] == "test-order-link-001" and values["close_reason"] == "manual"
+    assert values["source"] == "ws" and values["exec_time"].tzinfo is not None
+
+
+def test_fill_message_is_json_with_decimal_strings() -> None:
+    message = json.loads(Fill("shortseller_001", EXEC, "sync").message())  # type: ignore[arg-type]
+    assert message["exec_price"] == "95900.1" and message["exec_qty"] == "0.5"
+    assert message["exec_time"] == "2025-05-03T11:06:40.353000Z" and message["is_trade"] is True
+    assert message["bot_id"] == "shortseller_001" and message["source"] == "sync"
+
+
+def test_position_value_signed_and_flat() -> None:
+    now = ms_to_datetime(0)
+    value = json.loads(position_value(position("Sell", "0.5", 1), now) or "")
+    assert value["size"] == "-0.5" and value["side"] == "Sell" and value["avg_price"] == "3641.075"
+    assert set(value) >= {"size", "side", "avg_price", "unrealized_pnl", "mark_price", "liq_price", "updated_at"}
+    assert position_value(position("", "0", 2), now) is None
+
+
+def test_cross_check_agrees_when_fills_explain_the_snapshot() -> None:
+    check = PositionCrossCheck()
+    assert check.check("b", position("Buy", "1", 10)) is None  # first snapshot anchors
+    for f in (execution("e1", "Buy", "0.5", 11), execution("e2", "Sell", "2", 12),
+              execution("f1", "Buy", "9", 13, exec_type="Funding")):
+        check.add_fill(Fill("b", f, "ws"))
+    assert check.check("b", position("Sell", "0.5", 12)) is None
+
+
+def test_cross_check_reports_a_missing_fill() -> None:
+    check = PositionCrossCheck()
+    check.check("b", position("Buy", "1", 10))
+    check.add_fill(Fill("b", execution("e1", "Buy", "0.5", 11), "ws"))
+    assert check.check("b", position("Buy", "2", 12)) == Decimal("1.5")
+    # Re-anchored on the exchange's figure: the next consistent snapshot is fine again.
+    assert check.check("b", position("Buy", "2", 13)) is None
+
+
+def test_cross_check_ignores_late_snapshots_and_late_fills() -> None:
+    check = PositionCrossCheck()
+    check.check("b", position("Buy", "1", 10))
+    check.add_fill(Fill("b", execution("e0", "Buy", "5", 9), "ws"))  # older than the anchor: already in it
+    assert check.check("b", position("Buy", "7", 8)) is None
+    assert check.check("b", position("Buy", "1", 10)) is None
+
+
+def test_order_progress_orders_the_lifecycle() -> None:
+    assert order_progress(replace(ORDER, order_status="New")) < order_progress(ORDER)  # type: ignore[type-var]
+    assert order_progress(replace(ORDER, order_status="PartiallyFilled")) < order_progress(ORDER)  # type: ignore[type-var]
+
+
+def test_windows_cover_the_range_without_gaps_or_overlap() -> None:
+    start, end = 1_700_000_000_000, 1_700_000_000_000 + 20 * 86_400_000 + 5
+    ws = windows(start, end)
+    assert ws[0][0] == start and ws[-1][1] == end and len(ws) == 3
+    assert all(hi - lo <= WINDOW_MS for lo, hi in ws)
+    assert all(ws[i][1] + 1 == ws[i + 1][0] for i in range(len(ws) - 1))
+    assert windows(5, 5) == [(5, 5)]
+
+
+def test_backoff_grows_is_capped_and_jittered() -> None:
+    rng = random.Random(1)
+    delays = [backoff_delay(a, 0.5, 30.0, rng) for a in range(12)]
+    assert all(0.25 <= d <= 30.0 for d in delays)
+    assert delays[0] <= 0.5 and max(delays[8:]) > 10
+    assert len({round(backoff_delay(10, 0.5, 30.0, rng), 6) for _ in range(5)}) > 1
+
+
+def test_wallet_throttle_keeps_the_latest_for_later() -> None:
+    now = [0.0]
+    throttle = WalletThrottle(60.0, lambda: now[0])
+    wallet = fixture_record("ws_account_wallet.json")
+    t0 = ms_to_datetime(0)
+    assert throttle.offer("b", wallet, t0) is True  # type: ignore[arg-type]
+    assert throttle.offer("b", wallet, t0) is False  # type: ignore[arg-type]
+    assert throttle.due() == []
+    now[0] = 61.0
+    assert [d[0] for d in throttle.due()] == ["b"] and throttle.due() == []
+
+
+def test_public_topics() -> None:
+    assert public_topics(("BTCUSDT",), "5") == ("kline.5.BTCUSDT", "tickers.BTCUSDT")
