@@ -1,0 +1,254 @@
+"""Handles for tests and benchmarks: run the venue as a subprocess, and drive its admin API."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_MARKER = "bybit_sim ready on"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _accounts_arg(accounts: Sequence[tuple[str, str] | tuple[str, str, Decimal | str | int]]) -> str:
+    return ",".join(":".join(str(part) for part in acct) for acct in accounts)
+
+
+class VenueProcess:
+    """The venue in its own process on a free loopback port; `restart()` keeps its state (SIGTERM snapshots it)."""
+
+    def __init__(self, accounts: Sequence[tuple[str, str] | tuple[str, str, Decimal | str | int]], *,
+                 speed: float = 1000.0, seed: int = 1, state_file: Path | None = None, partial_fills: bool = False,
+                 extra_args: Sequence[str] = (), host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.accounts = list(accounts)
+        self.speed = speed
+        self.seed = seed
+        self._tmp = tempfile.TemporaryDirectory(prefix="bybit_sim_")
+        self.state_file = Path(state_file) if state_file is not None else Path(self._tmp.name) / "state.json"
+        self.partial_fills = partial_fills
+        self.extra_args = list(extra_args)
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_path = Path(self._tmp.name) / "venue.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        return self.base_url
+
+    @property
+    def admin_url(self) -> str:
+        return self.base_url
+
+    @property
+    def ws_public_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/v5/public/linear"
+
+    @property
+    def ws_private_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/v5/private"
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "services.bybit_sim", "serve", "--host", self.host, "--port", str(self.port),
+               "--speed", str(self.speed), "--seed", str(self.seed), "--state-file", str(self.state_file)]
+        if self.accounts:
+            cmd += ["--accounts", _accounts_arg(self.accounts)]
+        if self.partial_fills:
+            cmd.append("--partial-fills")
+        return cmd + self.extra_args
+
+    def start(self, timeout_s: float = 30.0) -> VenueProcess:
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        log = open(self.log_path, "ab")
+        offset = self.log_path.stat().st_size
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(self.command(), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(offset)
+                if READY_MARKER.encode() in fh.read():
+                    return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        tail = self.log_path.read_text(errors="replace")[-2000:]
+        self.kill()
+        raise RuntimeError(f"bybit_sim did not become ready on port {self.port}: {tail}")
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Graceful stop: the venue writes its state file before exiting."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """Crash: no snapshot; a later `start()` resumes from the last snapshot written."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, timeout_s: float = 30.0) -> VenueProcess:
+        self.stop()
+        return self.start(timeout_s)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def close(self) -> None:
+        self.stop()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> VenueProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VenueAdminError(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"admin call failed: HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class VenueAdmin:
+    """Async client for every `/admin/...` route of a running venue."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> VenueAdmin:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        async with self._session.request(method, f"{self.base_url}{path}", json=body) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status != 200 or not data.get("ok"):
+                raise VenueAdminError(resp.status, data)
+            return data
+
+    # faults
+    async def fault(self, kind: str, *, seconds: float | None = None, api_key: str | None = None,
+                    delay_ms: int | None = None, status: int | None = None, channel: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"kind": kind}
+        for name, value in (("seconds", seconds), ("api_key", api_key), ("delay_ms", delay_ms), ("status", status),
+                            ("channel", channel)):
+            if value is not None:
+                body[name] = value
+        return await self._call("POST", "/admin/faults", body)
+
+    async def reset_connections(self, api_key: str | None = None, channel: str = "all") -> int:
+        return (await self.fault("reset", api_key=api_key, channel=channel))["affected"]
+
+    async def close_connections(self, api_key: str | None = None, channel: str = "all") -> int:
+        return (await self.fault("close", api_key=api_key, channel=channel))["affected"]
+
+    async def silence(self, seconds: float, api_key: str | None = None) -> None:
+        await self.fault("silence", seconds=seconds, api_key=api_key)
+
+    async def duplicate_pushes(self, seconds: float, api_key: str | None = None) -> None:
+        await self.fault("duplicate", seconds=seconds, api_key=api_key)
+
+    async def reorder_pushes(self, seconds: float, api_key: str | None = None) -> None:
+        await self.fault("reorder", seconds=seconds, api_key=api_key)
+
+    async def delay_pushes(self, seconds: float, delay_ms: int, api_key: str | None = None) -> None:
+        await self.fault("delay", seconds=seconds, delay_ms=delay_ms, api_key=api_key)
+
+    async def reject_auth(self, seconds: float, api_key: str | None = None) -> None:
+        await self.fault("reject_auth", seconds=seconds, api_key=api_key)
+
+    async def rate_limit(self, seconds: float, api_key: str | None = None) -> None:
+        await self.fault("rate_limit", seconds=seconds, api_key=api_key)
+
+    async def http_5xx(self, seconds: float, status: int = 503, api_key: str | None = None) -> None:
+        await self.fault("http_5xx", seconds=seconds, status=status, api_key=api_key)
+
+    async def faults(self) -> list[dict[str, Any]]:
+        return (await self._call("GET", "/admin/faults"))["faults"]
+
+    async def clear_faults(self) -> None:
+        await self._call("DELETE", "/admin/faults")
+
+    # executions
+    async def generate(self, api_key: str, count: int, rate_per_s: float, symbols: Sequence[str] = ("BTCUSDT",),
+                       prefix: str = "sim", rows_per_frame: int = 100) -> str:
+        body = {"api_key": api_key, "count": count, "rate_per_s": rate_per_s, "symbols": list(symbols),
+                "prefix": prefix, "rows_per_frame": rows_per_frame}
+        return (await self._call("POST", "/admin/generate", body))["id"]
+
+    async def generation(self, gen_id: str) -> dict[str, Any]:
+        return await self._call("GET", f"/admin/generate/{gen_id}")
+
+    async def wait_generation(self, gen_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            status = await self.generation(gen_id)
+            if status["state"] != "running":
+                return status
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"generation {gen_id} still running: {status}")
+            await asyncio.sleep(0.05)
+
+    async def executions(self, api_key: str) -> list[dict[str, Any]]:
+        """Every execution the venue holds for the account (ground truth), oldest first."""
+        return (await self._call("GET", f"/admin/accounts/{api_key}/executions"))["list"]
+
+    async def accounts(self) -> list[dict[str, Any]]:
+        return (await self._call("GET", "/admin/accounts"))["list"]
+
+    async def add_account(self, api_key: str, secret: str, balance: Decimal | str = "100000") -> None:
+        await self._call("POST", "/admin/accounts", {"api_key": api_key, "secret": secret, "balance": str(balance)})
+
+    async def snapshot(self) -> str:
+        return (await self._call("POST", "/admin/snapshot"))["path"]
+
+    async def pin_price(self, symbol: str, price: Decimal | str | None) -> None:
+        await self._call("POST", "/admin/price", {"symbol": symbol, "price": None if price is None else str(price)})
+
+    async def settle_funding(self, symbol: str | None = None) -> int:
+        return (await self._call("POST", "/admin/funding", {"symbol": symbol} if symbol else {}))["executions"]
+
+    async def health(self) -> dict[str, Any]:
+        return await self._call("GET", "/admin/health")

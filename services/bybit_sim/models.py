@@ -1,0 +1,150 @@
+"""Venue state records. Executions are immutable facts; orders, positions and accounts evolve."""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+ZERO = Decimal(0)
+ACTIVE_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered"})
+
+
+class VenueError(Exception):
+    """A request refused with a Bybit retCode (never carries secrets)."""
+
+    def __init__(self, ret_code: int, ret_msg: str) -> None:
+        super().__init__(f"{ret_code} {ret_msg}")
+        self.ret_code = ret_code
+        self.ret_msg = ret_msg
+
+
+@dataclass(frozen=True)
+class Execution:
+    exec_id: str
+    symbol: str
+    order_id: str
+    order_link_id: str
+    side: str
+    exec_price: Decimal
+    exec_qty: Decimal
+    exec_value: Decimal
+    exec_fee: Decimal
+    fee_rate: Decimal
+    exec_type: str
+    exec_time_ms: int
+    is_maker: bool
+    closed_size: Decimal
+    leaves_qty: Decimal
+    order_price: Decimal
+    order_qty: Decimal
+    order_type: str
+    stop_order_type: str
+    mark_price: Decimal
+    seq: int
+    exec_pnl: Decimal
+
+
+@dataclass
+class Order:
+    order_id: str
+    order_link_id: str
+    symbol: str
+    side: str
+    order_type: str
+    price: Decimal
+    qty: Decimal
+    time_in_force: str
+    reduce_only: bool
+    created_ms: int
+    updated_ms: int
+    priority: int
+    last_price_on_created: Decimal
+    take_profit: Decimal = ZERO
+    stop_loss: Decimal = ZERO
+    status: str = "New"
+    cum_qty: Decimal = ZERO
+    cum_value: Decimal = ZERO
+    cum_fee: Decimal = ZERO
+    cancel_type: str = "UNKNOWN"
+    reject_reason: str = "EC_NoError"
+
+    @property
+    def leaves_qty(self) -> Decimal:
+        if self.status not in ACTIVE_STATUSES:
+            return ZERO
+        return self.qty - self.cum_qty
+
+    @property
+    def avg_price(self) -> Decimal:
+        if self.cum_qty == 0:
+            return ZERO
+        return (self.cum_value / self.cum_qty).quantize(Decimal("0.00000001")).normalize()
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+@dataclass
+class Position:
+    symbol: str
+    size: Decimal = ZERO  # signed: > 0 long, < 0 short
+    avg_price: Decimal = ZERO
+    leverage: Decimal = Decimal(10)
+    cum_realised: Decimal = ZERO
+    cur_realised: Decimal = ZERO
+    created_ms: int = 0
+    updated_ms: int = 0
+    seq: int = -1
+
+    @property
+    def side(self) -> str:
+        return "Buy" if self.size > 0 else "Sell" if self.size < 0 else ""
+
+
+class ExecutionLog:
+    """Executions of one account, kept sorted by (execTime, arrival) for Bybit's window queries."""
+
+    def __init__(self) -> None:
+        self.rows: list[Execution] = []
+        self._keys: list[tuple[int, int]] = []
+        self._arrival = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, execution: Execution) -> None:
+        key = (execution.exec_time_ms, self._arrival)
+        self._arrival += 1
+        at = bisect.bisect_right(self._keys, key)
+        self._keys.insert(at, key)
+        self.rows.insert(at, execution)
+
+    def window_desc(self, start_ms: int, end_ms: int) -> list[tuple[tuple[int, int], Execution]]:
+        """Rows with start <= execTime <= end, newest first, each with its stable sort key."""
+        lo = bisect.bisect_left(self._keys, (start_ms, -1))
+        hi = bisect.bisect_right(self._keys, (end_ms, 1 << 62))
+        return [(self._keys[i], self.rows[i]) for i in range(hi - 1, lo - 1, -1)]
+
+
+@dataclass
+class Account:
+    api_key: str
+    secret: str
+    balance: Decimal
+    leverage_default: Decimal = Decimal(10)
+    positions: dict[str, Position] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
+    link_ids: dict[str, str] = field(default_factory=dict)
+    resting: dict[str, Order] = field(default_factory=dict)  # active orders, an index over `orders`
+    executions: ExecutionLog = field(default_factory=ExecutionLog)
+    n_orders: int = 0
+    n_execs: int = 0
+    n_funding: int = 0
+    cum_realised: Decimal = ZERO
+
+    def position(self, symbol: str) -> Position:
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = Position(symbol, leverage=self.leverage_default)
+        return pos

@@ -1,0 +1,54 @@
+"""aiohttp wiring: one port serves REST, both WebSocket channels and the admin API."""
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from aiohttp import web
+
+from services.bybit_sim.admin import ADMIN_ROUTES, admin_handler
+from services.bybit_sim.rest import MAX_BODY_BYTES, serve_rest
+from services.bybit_sim.state import read_state
+from services.bybit_sim.venue import AccountSpec, Venue, VenueConfig
+from services.bybit_sim.ws import serve_ws
+
+
+def build_app(venue: Venue) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+
+    async def public_ws(request: web.Request) -> web.StreamResponse:
+        return await serve_ws(request, venue, "public")
+
+    async def private_ws(request: web.Request) -> web.StreamResponse:
+        return await serve_ws(request, venue, "private")
+
+    async def rest(request: web.Request) -> web.StreamResponse:
+        return await serve_rest(request, venue)
+
+    app.router.add_get("/v5/public/linear", public_ws)
+    app.router.add_get("/v5/private", private_ws)
+    for method, path, fn in ADMIN_ROUTES:
+        app.router.add_route(method, path, admin_handler(fn, venue))
+    app.router.add_route("*", "/v5/{tail:.*}", rest)
+    return app
+
+
+async def run_server(config: VenueConfig, accounts: list[AccountSpec], host: str, port: int) -> None:
+    state: dict[str, Any] | None = read_state(config.state_file) if config.state_file else None
+    venue = Venue(config, accounts, state)
+    runner = web.AppRunner(build_app(venue), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    venue.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    print(f"bybit_sim ready on {host}:{bound} accounts={len(venue.engine.accounts)}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    venue.snapshot()
+    await venue.stop()
+    await runner.cleanup()

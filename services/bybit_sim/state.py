@@ -1,0 +1,85 @@
+"""Venue state <-> JSON document, so a restarted venue keeps accounts, orders and executions."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, fields
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from services.bybit_sim.models import Account, Execution, Order, Position
+
+FORMAT_VERSION = 1
+_EXEC_FIELDS = [f.name for f in fields(Execution)]
+_DEC_EXEC = {f.name for f in fields(Execution) if f.type in ("Decimal", Decimal)}
+
+
+def _enc(v: Any) -> Any:
+    return str(v) if isinstance(v, Decimal) else v
+
+
+def _execution_to_row(e: Execution) -> list[Any]:
+    return [_enc(getattr(e, n)) for n in _EXEC_FIELDS]
+
+
+def _execution_from_row(row: list[Any]) -> Execution:
+    kw = {n: (Decimal(v) if n in _DEC_EXEC else v) for n, v in zip(_EXEC_FIELDS, row, strict=True)}
+    return Execution(**kw)
+
+
+def _dc_to_dict(obj: Any) -> dict[str, Any]:
+    return {k: _enc(v) for k, v in asdict(obj).items()}
+
+
+def _dc_from_dict(cls: type, raw: dict[str, Any]) -> Any:
+    kinds = {f.name: f.type for f in fields(cls)}
+    return cls(**{k: (Decimal(v) if kinds[k] in ("Decimal", Decimal) else v) for k, v in raw.items()})
+
+
+def account_to_doc(a: Account) -> dict[str, Any]:
+    return {
+        "api_key": a.api_key, "secret": a.secret, "balance": str(a.balance),
+        "leverage_default": str(a.leverage_default), "cum_realised": str(a.cum_realised),
+        "n_orders": a.n_orders, "n_execs": a.n_execs, "n_funding": a.n_funding,
+        "positions": [_dc_to_dict(p) for p in a.positions.values()],
+        "orders": [_dc_to_dict(o) for o in a.orders.values()],
+        "executions": [_execution_to_row(e) for e in a.executions.rows],
+    }
+
+
+def account_from_doc(d: dict[str, Any]) -> Account:
+    a = Account(d["api_key"], d["secret"], Decimal(d["balance"]), Decimal(d["leverage_default"]))
+    a.cum_realised = Decimal(d["cum_realised"])
+    a.n_orders, a.n_execs, a.n_funding = d["n_orders"], d["n_execs"], d["n_funding"]
+    for p in d["positions"]:
+        pos = _dc_from_dict(Position, p)
+        a.positions[pos.symbol] = pos
+    for o in d["orders"]:
+        order = _dc_from_dict(Order, o)
+        a.orders[order.order_id] = order
+        if order.order_link_id:
+            a.link_ids[order.order_link_id] = order.order_id
+    for row in d["executions"]:
+        a.executions.add(_execution_from_row(row))
+    return a
+
+
+def write_state(path: Path, doc: dict[str, Any]) -> None:
+    """Atomic write: a crash mid-write leaves the previous snapshot intact."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(doc, fh, separators=(",", ":"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    with open(path) as fh:
+        doc = json.load(fh)
+    if doc.get("version") != FORMAT_VERSION:
+        raise ValueError(f"state file {path} has unsupported version {doc.get('version')}")
+    return doc

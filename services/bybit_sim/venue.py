@@ -1,0 +1,312 @@
+"""The running venue: engine + market + connections + faults, and the loops that move time."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from services.bybit_sim.engine import Engine, Event, FeeSchedule, OrderRequest
+from services.bybit_sim.faults import FaultBook
+from services.bybit_sim.instruments import INSTRUMENTS
+from services.bybit_sim.market import FUNDING_INTERVAL_MS, Market, VenueClock, interval_next, interval_start, wall_ms
+from services.bybit_sim.models import Account, Execution, Order, Position, VenueError
+from services.bybit_sim.ratelimit import RateLimits
+from services.bybit_sim.render import execution_ws, order_ws, position_ws, wallet_ws
+from services.bybit_sim.state import FORMAT_VERSION, account_from_doc, account_to_doc, write_state
+from services.bybit_sim.ws import Hub
+
+WARMUP_MS = 7 * 86_400_000  # venue time starts a week into the data so klines have history
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    api_key: str
+    secret: str
+    balance: Decimal = Decimal(100000)
+
+
+@dataclass(frozen=True)
+class VenueConfig:
+    seed: int = 1
+    speed: float = 1000.0
+    partial_fills: bool = False
+    slippage_bps: Decimal = Decimal(0)
+    fees: FeeSchedule = FeeSchedule()
+    ip_limit: int = 600
+    order_limit: int = 10
+    query_limit: int = 50
+    state_file: Path | None = None
+    tick_ms: int = 50
+    idle_timeout_s: float = 600.0
+    funding_rate: Decimal = Decimal("0.0001")
+
+
+@dataclass
+class Generation:
+    id: str
+    api_key: str
+    count: int
+    rate_per_s: float
+    symbols: list[str]
+    prefix: str
+    rows_per_frame: int
+    done: int = 0
+    state: str = "running"
+    error: str = ""
+    started_ms: int = 0
+    finished_ms: int = 0
+    task: asyncio.Task | None = field(default=None, repr=False)
+
+    def status(self) -> dict[str, Any]:
+        return {"id": self.id, "api_key": self.api_key, "count": self.count, "done": self.done,
+                "rate_per_s": self.rate_per_s, "symbols": self.symbols, "state": self.state, "error": self.error,
+                "started_ms": self.started_ms, "finished_ms": self.finished_ms}
+
+
+class Venue:
+    def __init__(self, config: VenueConfig, accounts: list[AccountSpec], state: dict[str, Any] | None = None,
+                 market: Market | None = None) -> None:
+        self.config = config
+        venue_start = None
+        if state is not None:
+            venue_start = state["venue_time_ms"]
+        clock = VenueClock(0, config.speed)
+        self.market = market or Market.replay(clock)
+        self.market.clock = clock
+        clock.venue_start_ms = venue_start if venue_start is not None else self.market.data_start_ms() + WARMUP_MS
+        self.market.funding_rate = config.funding_rate
+        self.engine = Engine(config.seed, self.market.price, fees=config.fees, partial_fills=config.partial_fills,
+                             slippage_bps=config.slippage_bps)
+        self.faults = FaultBook()
+        self.limits = RateLimits(config.ip_limit, config.order_limit, config.query_limit)
+        self.hub = Hub(self)
+        self.generations: dict[str, Generation] = {}
+        self._gen_ids = itertools.count(1)
+        self._frame_ids = itertools.count(1)
+        self._frame_prefix = os.urandom(4).hex()
+        self.last_funding_mark = clock.now() // FUNDING_INTERVAL_MS
+        self.last_prices: dict[str, Decimal] = {}
+        if state is not None:
+            self._load(state)
+        for spec in accounts:
+            if spec.api_key not in self.engine.accounts:
+                self.engine.accounts[spec.api_key] = Account(spec.api_key, spec.secret, spec.balance)
+        self._tasks: list[asyncio.Task] = []
+
+    # ------------------------------------------------------------------ state
+    def _load(self, doc: dict[str, Any]) -> None:
+        for a in doc["accounts"]:
+            acct = account_from_doc(a)
+            self.engine.accounts[acct.api_key] = acct
+            self.engine.index_orders(acct)
+        self.engine.seqs.update(doc["seqs"])
+        self.engine.priority = doc["priority"]
+        self.market.pins = {k: Decimal(v) for k, v in doc.get("pins", {}).items()}
+        self.last_funding_mark = doc.get("last_funding_mark", self.last_funding_mark)
+
+    def snapshot_doc(self) -> dict[str, Any]:
+        return {"version": FORMAT_VERSION, "venue_time_ms": self.market.clock.now(),
+                "seqs": self.engine.seqs, "priority": self.engine.priority,
+                "pins": {k: str(v) for k, v in self.market.pins.items()},
+                "last_funding_mark": self.last_funding_mark,
+                "accounts": [account_to_doc(a) for a in self.engine.accounts.values()]}
+
+    def snapshot(self) -> Path | None:
+        path = self.config.state_file
+        if path is None:
+            return None
+        write_state(path, self.snapshot_doc())
+        return path
+
+    # ------------------------------------------------------------------ pushes
+    def frame_id(self) -> str:
+        return f"{self._frame_prefix}{next(self._frame_ids):012d}"
+
+    def publish(self, events: list[Event], rows_per_frame: int = 100) -> None:
+        """Group events per account and topic into Bybit private frames and queue them."""
+        if not events:
+            return
+        grouped: dict[str, dict[str, list[Any]]] = {}
+        for ev in events:
+            if not self.hub.has_private(ev.api_key):
+                continue
+            grouped.setdefault(ev.api_key, {}).setdefault(ev.topic, []).append(ev.obj)
+        now = wall_ms()
+        for api_key, topics in grouped.items():
+            for topic, objs in topics.items():
+                rows = self._rows(topic, objs)
+                for i in range(0, len(rows), rows_per_frame):
+                    chunk = rows[i:i + rows_per_frame]
+                    frame = json.dumps({"id": self.frame_id(), "topic": topic, "creationTime": now, "data": chunk})
+                    self.hub.push_private(api_key, topic, frame)
+                if topic == "execution":
+                    fast = [self._fast_row(e) for e in objs if e.exec_type == "Trade"]
+                    if fast and self.hub.wants(api_key, "execution.fast"):
+                        for i in range(0, len(fast), rows_per_frame):
+                            frame = json.dumps({"topic": "execution.fast", "creationTime": now,
+                                                "data": fast[i:i + rows_per_frame]})
+                            self.hub.push_private(api_key, "execution.fast", frame)
+
+    @staticmethod
+    def _fast_row(e: Execution) -> dict[str, Any]:
+        inst = INSTRUMENTS[e.symbol]
+        return {"category": "linear", "symbol": e.symbol, "execId": e.exec_id,
+                "execPrice": inst.price_str(e.exec_price), "execQty": inst.qty_str(e.exec_qty),
+                "orderId": e.order_id, "isMaker": e.is_maker, "orderLinkId": "" if e.is_maker else e.order_link_id,
+                "side": e.side, "execTime": str(e.exec_time_ms), "seq": e.seq}
+
+    def _rows(self, topic: str, objs: list[Any]) -> list[dict[str, Any]]:
+        if topic == "execution":
+            return [execution_ws(e) for e in objs]
+        if topic == "order":
+            return [order_ws(o) for o in objs]
+        if topic == "position":
+            latest: dict[str, Position] = {}
+            for p in objs:
+                latest[p.symbol] = p
+            return [position_ws(self.engine, p) for p in latest.values()]
+        acct = objs[-1]
+        return [wallet_ws(self.engine, acct)]
+
+    def run_engine(self, events: list[Event]) -> list[Event]:
+        """Freeze mutable rows at event time so pushes show each intermediate state."""
+        return [Event(e.api_key, e.topic, replace(e.obj)) if isinstance(e.obj, (Order, Position)) else e
+                for e in events]
+
+    # ------------------------------------------------------------------ operations used by REST and admin
+    def create_order(self, api_key: str, req: OrderRequest) -> Order:
+        order, events = self.engine.create_order(api_key, req, wall_ms())
+        self.publish(self.run_engine(events))
+        return order
+
+    # ------------------------------------------------------------------ loops
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._tick_loop()), loop.create_task(self.hub.idle_sweeper())]
+
+    async def stop(self) -> None:
+        for g in self.generations.values():
+            if g.task and not g.task.done():
+                g.task.cancel()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.hub.close_all()
+
+    async def _tick_loop(self) -> None:
+        kline_last: dict[str, int] = {}
+        ticker_last_ms = 0
+        while True:
+            await asyncio.sleep(self.config.tick_ms / 1000)
+            try:
+                now = wall_ms()
+                venue_now = self.market.clock.now()
+                events: list[Event] = []
+                for symbol in INSTRUMENTS:
+                    price = self.market.price(symbol, venue_now)
+                    if self.last_prices.get(symbol) != price:
+                        self.last_prices[symbol] = price
+                        events += self.engine.on_price(symbol, price, now)
+                mark = venue_now // FUNDING_INTERVAL_MS
+                if mark > self.last_funding_mark:
+                    self.last_funding_mark = mark
+                    for symbol in INSTRUMENTS:
+                        events += self.engine.settle_funding(symbol, self.market.price(symbol, venue_now),
+                                                             self.market.funding_rate, now)
+                self.publish(self.run_engine(events))
+                self._push_klines(kline_last, venue_now, now)
+                if now - ticker_last_ms >= 100:
+                    ticker_last_ms = now
+                    self._push_tickers(now)
+            except Exception as exc:  # a bad tick must not stop the venue's clock
+                print(f"bybit_sim tick error: {exc!r}", flush=True)
+
+    def _push_klines(self, last: dict[str, int], venue_now: int, now: int) -> None:
+        for topic in self.hub.public_topics("kline."):
+            _, interval, symbol = topic.split(".")
+            current = interval_start(interval, venue_now)
+            prev = last.get(topic)
+            if prev is not None and prev < current:
+                closed = prev
+                sent = 0
+                while closed < current and sent < 50:
+                    row = self.market.kline_frame_row(symbol, interval, closed, venue_now, True, now)
+                    self.hub.push_public(topic, json.dumps({"topic": topic, "data": [row], "ts": now,
+                                                            "type": "snapshot"}))
+                    closed = interval_next(interval, closed)
+                    sent += 1
+            last[topic] = current
+            row = self.market.kline_frame_row(symbol, interval, current, venue_now, False, now)
+            self.hub.push_public(topic, json.dumps({"topic": topic, "data": [row], "ts": now, "type": "snapshot"}))
+
+    def _push_tickers(self, now: int) -> None:
+        for topic in self.hub.public_topics("tickers."):
+            symbol = topic.split(".", 1)[1]
+            frame = {"topic": topic, "type": "snapshot", "data": self.market.ticker(symbol),
+                     "cs": self.engine.seqs[symbol], "ts": now}
+            self.hub.push_public(topic, json.dumps(frame))
+
+    # ------------------------------------------------------------------ generation
+    def start_generation(self, body: Any) -> Generation:
+        if not isinstance(body, dict):
+            raise VenueError(10001, "body must be a JSON object")
+        api_key = body.get("api_key")
+        if api_key not in self.engine.accounts:
+            raise VenueError(10003, "unknown api_key")
+        count, rate = body.get("count"), body.get("rate_per_s", 1000)
+        symbols = body.get("symbols", ["BTCUSDT"])
+        prefix = body.get("prefix", "sim")
+        rows_per_frame = body.get("rows_per_frame", 100)
+        if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+            raise VenueError(10001, "count must be a positive integer")
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0:
+            raise VenueError(10001, "rate_per_s must be positive")
+        if not isinstance(symbols, list) or not symbols or any(s not in INSTRUMENTS for s in symbols):
+            raise VenueError(10001, f"symbols must be a non-empty list from {sorted(INSTRUMENTS)}")
+        if not isinstance(prefix, str) or not prefix or len(prefix) > 16:
+            raise VenueError(10001, "prefix must be a short string")
+        if not isinstance(rows_per_frame, int) or not 1 <= rows_per_frame <= 1000:
+            raise VenueError(10001, "rows_per_frame must be 1..1000")
+        gen = Generation(f"gen-{next(self._gen_ids)}", api_key, count, float(rate), symbols, prefix, rows_per_frame,
+                         started_ms=wall_ms())
+        self.generations[gen.id] = gen
+        gen.task = asyncio.get_running_loop().create_task(self._generate(gen))
+        return gen
+
+    async def _generate(self, gen: Generation) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        acct = self.engine.accounts[gen.api_key]
+        try:
+            while gen.done < gen.count:
+                due = min(gen.count, int((loop.time() - t0) * gen.rate_per_s) + 1)
+                events: list[Event] = []
+                now = wall_ms()
+                while gen.done < due:
+                    n = gen.done
+                    symbol = gen.symbols[(n // 2) % len(gen.symbols)]
+                    inst = INSTRUMENTS[symbol]
+                    link = f"{gen.prefix}-gen-{n}"
+                    while link in acct.link_ids:
+                        link = f"{gen.prefix}-gen-{n}-{os.urandom(2).hex()}"
+                    req = OrderRequest(symbol, "Buy" if n % 2 == 0 else "Sell", "Market", inst.min_qty, None,
+                                       "IOC", False, link)
+                    _, evs = self.engine.create_order(gen.api_key, req, now)
+                    events += evs
+                    gen.done += 1
+                self.publish(self.run_engine(events), gen.rows_per_frame)
+                if gen.done < gen.count:
+                    await asyncio.sleep(0.005)
+            gen.state = "done"
+        except VenueError as exc:
+            gen.state, gen.error = "failed", f"{exc.ret_code} {exc.ret_msg}"
+        except asyncio.CancelledError:
+            gen.state = "cancelled"
+            raise
+        finally:
+            gen.finished_ms = wall_ms()

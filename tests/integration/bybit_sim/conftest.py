@@ -1,0 +1,53 @@
+"""Fixtures: the simulated venue as a real subprocess on a free loopback port."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from pybit.unified_trading import HTTP
+
+from services.bybit_sim.handle import REPO_ROOT, VenueAdmin, VenueProcess
+
+KEY, SECRET = "conf-key", "conf-secret"
+POOR_KEY, POOR_SECRET = "poor-key", "poor-secret"
+HIST_KEY, HIST_SECRET = "hist-key", "hist-secret"
+HIST_END_MS = 1_790_000_000_000  # fixed so the seeded history is the same on every run
+HIST_EXECUTIONS = 2500
+
+
+def pybit_http(venue: VenueProcess, key: str, secret: str, **kw: object) -> HTTP:
+    session = HTTP(api_key=key, api_secret=secret, max_retries=1, **kw)
+    session.endpoint = venue.rest_url
+    return session
+
+
+@pytest.fixture(scope="module")
+def seeded_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("venue") / "state.json"
+    subprocess.run([sys.executable, "-m", "services.bybit_sim", "seed-history", "--state-file", str(path),
+                    "--account", f"{HIST_KEY}:{HIST_SECRET}", "--months", "1", "--executions", str(HIST_EXECUTIONS),
+                    "--seed", "7", "--end-ms", str(HIST_END_MS)], cwd=REPO_ROOT, check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def venue(seeded_state: Path) -> Iterator[VenueProcess]:
+    proc = VenueProcess([(KEY, SECRET), (POOR_KEY, POOR_SECRET, "50")], speed=1.0, seed=1, state_file=seeded_state,
+                        extra_args=["--order-rate-limit", "1000"])
+    with proc:
+        yield proc
+
+
+@pytest.fixture
+async def admin(venue: VenueProcess) -> AsyncIterator[VenueAdmin]:
+    async with VenueAdmin(venue.admin_url) as client:
+        yield client
+        await client.clear_faults()
+
+
+@pytest.fixture
+def http(venue: VenueProcess) -> HTTP:
+    return pybit_http(venue, KEY, SECRET)
