@@ -51,3 +51,14 @@ async def admin(venue: VenueProcess) -> AsyncIterator[VenueAdmin]:
 @pytest.fixture
 def http(venue: VenueProcess) -> HTTP:
     return pybit_http(venue, KEY, SECRET)
+
+
+FAST_KEY, FAST_SECRET = "fast-key", "fast-secret"
+
+
+@pytest.fixture(scope="module")
+def fast_venue() -> Iterator[VenueProcess]:
+    """Venue time at 1000x: a 1-minute candle closes every 60 ms of wall time."""
+    with VenueProcess([(FAST_KEY, FAST_SECRET)], speed=1000.0, seed=3,
+                      extra_args=["--order-rate-limit", "1000"]) as proc:
+        yield proc
