@@ -96,8 +96,12 @@ class DeadLetter:
 
     @property
     def raw(self) -> str:
-        raw = self.bad.raw
+        raw = _storable(self.bad.raw)
         return raw if len(raw) <= MAX_RAW_CHARS else raw[:MAX_RAW_CHARS] + f"...[truncated {len(raw)} chars]"
+
+    @property
+    def reason(self) -> str:
+        return _storable(self.bad.reason)[:500]
 
     @property
     def sha(self) -> str:
@@ -138,6 +142,12 @@ class _Barrier:
 
 
 Item = _Fill | _Order | _Position | _Wallet | DeadLetter | _Barrier
+
+
+def _storable(text: str) -> str:
+    """PostgreSQL text takes neither NUL nor lone surrogates: escape them, keep everything else verbatim."""
+    text = text.replace("\x00", "\\u0000")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _describe(record: _Fill | _Order | _Wallet) -> tuple[str, str]:
@@ -327,7 +337,7 @@ class Ingestor:
                 for w in wallets:
                     await conn.execute(_WALLET_SQL, wallet_row(w.bot_id, w.wallet, w.received_at))
                 if dead:
-                    cols = list(zip(*[(d.source, d.bot_id, d.bad.reason[:500], d.raw, d.sha, n) for d, n in dead]))
+                    cols = list(zip(*[(d.source, d.bot_id, d.reason, d.raw, d.sha, n) for d, n in dead]))
                     cur = await conn.execute(_DEAD_SQL, [list(c) for c in cols])
                     first_dead = {sha for sha, first in await cur.fetchall() if first}
         self.counters.fills_written += len(new_ids)
