@@ -136,7 +136,7 @@ def _orders_page(orders: list, p: Params, limit: int) -> dict[str, Any]:
     page = ordered[:limit]
     more = len(ordered) > limit
     next_cursor = f"{page[-1].created_ms}_{page[-1].priority}" if more and page else ""
-    return {"list": [order_rest(o) for o in page], "nextPageCursor": next_cursor, "category": "linear"}
+    return {"list": [order_rest(o) for o in page], "nextPageCursor": next_cursor}
 
 
 def _order_filters(acct: Account, p: Params) -> list:

@@ -78,7 +78,7 @@ def market_instruments(venue: Venue, p: Params) -> dict[str, Any]:
     p.linear()
     symbol = _symbol(p, required=False)
     rows = [instrument_row(i) for s, i in INSTRUMENTS.items() if symbol in (None, s)]
-    return {"category": "linear", "list": rows, "nextPageCursor": ""}
+    return {"list": rows, "nextPageCursor": ""}
 
 
 # ---------------------------------------------------------------------- trading (signed)
