@@ -1,0 +1,1 @@
+"""Telegram command and control: read-only reports for viewers, control for admins, alerts."""

@@ -1,0 +1,48 @@
+"""What the handlers need, stored once in `application.bot_data`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from telegram.ext import ContextTypes
+
+from services.telegram_c2.auth import Access
+from services.telegram_c2.config import C2Settings
+from shared.queries.control import Control
+from shared.queries.reports import Reports
+
+DEPS_KEY = "c2"
+TELEGRAM_TEXT_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class PendingFlatten:
+    bot_id: str
+    user_id: int
+    expires_at: float
+
+
+@dataclass
+class Deps:
+    reports: Reports
+    control: Control
+    access: Access
+    settings: C2Settings
+    pending: dict[str, PendingFlatten] = field(default_factory=dict)
+
+
+def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:
+    return context.application.bot_data[DEPS_KEY]  # type: ignore[no-any-return]
+
+
+def chunks(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
+    """Split a long report at line breaks so each piece fits one Telegram message."""
+    out, cur = [], ""
+    for line in text.split("\n"):
+        line = line[:limit]
+        if cur and len(cur) + 1 + len(line) > limit:
+            out.append(cur)
+            cur = line
+        else:
+            cur = f"{cur}\n{line}" if cur else line
+    out.append(cur)
+    return out

@@ -1,0 +1,68 @@
+"""Control commands and the audit log, as the `c2` role.
+
+A bot's control status lives in `trading.bots.status` (durable, read by AlphaDBClient as the
+fallback) and in the Redis key `control:{bot_id}` (what bots read first); every change is also
+announced on `control_channel` so a running bot reacts at once (see docs/contracts.md).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from shared.bots import BOTS
+from shared.queries.results import ControlResult
+
+CONTROL_CHANNEL = "control_channel"
+MAX_AUDIT_TEXT = 200
+
+
+def control_key(bot_id: str) -> str:
+    return f"control:{bot_id}"
+
+
+class Control:
+    def __init__(self, pool: AsyncConnectionPool, platform: Redis) -> None:
+        self._pool = pool
+        self._platform = platform
+
+    async def set_status(self, targets: tuple[str, ...], status: str, by: str) -> ControlResult:
+        """pause (status 'paused') or resume ('active'): a paused bot opens nothing new."""
+        if status not in ("active", "paused"):
+            raise ValueError(f"status must be active or paused, not {status!r}")
+        unknown = [b for b in targets if b not in BOTS]
+        if unknown:
+            raise ValueError(f"unknown bot {unknown[0]!r}")
+        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE trading.bots SET status = %s, updated_at = now() WHERE bot_id = ANY(%s)",
+                (status, list(targets)))
+        command = "pause" if status == "paused" else "resume"
+        async with self._platform.pipeline(transaction=True) as pipe:
+            for bot_id in targets:
+                pipe.set(control_key(bot_id), json.dumps({"status": status, "updated_at": now, "by": by}))
+                pipe.publish(CONTROL_CHANNEL, json.dumps({"bot_id": bot_id, "command": command, "by": by,
+                                                          "at": now}))
+            await pipe.execute()
+        return ControlResult(command, targets, status)
+
+    async def flatten(self, bot_id: str, by: str) -> ControlResult:
+        """Ask the bot to close its positions; the bot acts on `control_channel`."""
+        if bot_id not in BOTS:
+            raise ValueError(f"unknown bot {bot_id!r}")
+        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        receivers = await self._platform.publish(
+            CONTROL_CHANNEL, json.dumps({"bot_id": bot_id, "command": "flatten", "by": by, "at": now}))
+        return ControlResult("flatten", (bot_id,), None if receivers else "no_listener")
+
+    async def audit(self, *, user_id: int, username: str | None, role: str, command: str, args: str,
+                    result: str, detail: str | None = None) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """INSERT INTO trading.audit_log (user_id, username, role, command, args, result, detail)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+                (user_id, (username or "")[:64] or None, role, command[:64], args[:MAX_AUDIT_TEXT], result,
+                 (detail or "")[:MAX_AUDIT_TEXT] or None))
