@@ -104,10 +104,12 @@ class Alerts:
         """Subscribe to `fills_channel`; after the first fill of a burst wait `alert_coalesce_s`, then
         send one message per notification mode. Reconnects after a Redis outage."""
         while True:
+            raise_if_cancelling()
             pubsub = self._platform.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(FILLS_CHANNEL)
                 while True:
+                    raise_if_cancelling()
                     msg = await pubsub.get_message(timeout=None)
                     if msg is None:
                         continue
@@ -149,6 +151,7 @@ class Alerts:
 
     async def watch(self) -> None:
         while True:
+            raise_if_cancelling()
             try:
                 await self.check_once()
             except asyncio.CancelledError:

@@ -75,6 +75,7 @@ class C2Service:
     async def _beat(self) -> None:
         platform = self._redis[PLATFORM_REDIS_DB]
         while True:
+            raise_if_cancelling()
             try:
                 now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
                 await platform.set(HEARTBEAT_KEY, now, ex=HEARTBEAT_TTL_S)

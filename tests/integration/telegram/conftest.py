@@ -21,7 +21,7 @@ async def c2(clean_state: TestStack) -> AsyncIterator[C2Harness]:
     await api.start()
     telegram = TelegramSettings(C2_TELEGRAM_BOT_TOKEN=TOKEN, C2_TELEGRAM_ADMIN_IDS=str(ADMIN),
                                 C2_TELEGRAM_VIEWER_IDS=str(VIEWER), C2_TELEGRAM_API_URL=api.base_url)
-    settings = C2Settings(C2_ALERT_COALESCE_S=0.5, C2_ALERT_CHECK_INTERVAL_S=0.3, C2_POLL_TIMEOUT_S=2,
+    settings = C2Settings(C2_ALERT_COALESCE_S=0.5, C2_ALERT_CHECK_INTERVAL_S=0.3, C2_POLL_TIMEOUT_S=1,
                           C2_HEARTBEAT_INTERVAL_S=1, C2_ALERT_FILLS_FUNDING="silent")
     service = C2Service(telegram, clean_state.db, clean_state.redis, settings)
     await service.start()

@@ -1,0 +1,62 @@
+"""The terminal prints the same reports as Telegram, without a token; the health command reports
+the running service's heartbeat."""
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from shared.redis_client import redis_for
+from tests.integration.telegram.harness import ADMIN, C2Harness
+from tests.integration.telegram.randomfills import random_history
+from tests.integration.telegram.writer import listener_writer
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
+
+
+async def run_main(c2: C2Harness, *argv: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("C2_TELEGRAM")}
+    env.update(c2.stack.env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.telegram_c2.main", *argv, cwd=REPO, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_cli_prints_what_telegram_sends(c2: C2Harness, tmp_path: Path) -> None:
+    async with listener_writer(c2.stack) as writer:
+        await writer.write(random_history(21, 120, days=2))
+    for command in (["analytics", "all"], ["daily", "30"], ["fills", "7", "lxalgo_001"], ["performance"]):
+        reply = await c2.ask(ADMIN, "/" + " ".join(command))
+        code, out, err = await run_main(c2, "cli", *command)
+        assert (code, err) == (0, "")
+        assert out.rstrip("\n") == reply.text
+    chart = tmp_path / "equity.png"
+    code, _, _ = await run_main(c2, "cli", "performance", "lxalgo_001", "--chart", str(chart))
+    assert code == 0
+    assert matplotlib.image.imread(io.BytesIO(chart.read_bytes()), format="png").shape[:2] == (400, 800)
+
+
+async def test_cli_rejects_bad_input_with_one_line(c2: C2Harness) -> None:
+    code, out, err = await run_main(c2, "cli", "fills", "-3")
+    assert (code, out, err.strip()) == (2, "", "The number of fills must be positive.")
+
+
+async def test_health_reports_the_running_service(c2: C2Harness) -> None:
+    code, out, _ = await run_main(c2, "health")
+    assert code == 0 and out.startswith("healthy: last heartbeat")
+    await c2.service.stop()
+    # A stopped service's beat lives until its TTL (120 s); expire it now instead of waiting.
+    platform = redis_for(c2.stack.redis, 0)
+    await platform.delete("heartbeat:telegram_c2:main")
+    await platform.aclose()
+    code, out, _ = await run_main(c2, "health")
+    assert (code, out.strip()) == (1, "unhealthy: no heartbeat")
