@@ -62,3 +62,15 @@ def fast_venue() -> Iterator[VenueProcess]:
     with VenueProcess([(FAST_KEY, FAST_SECRET)], speed=1000.0, seed=3,
                       extra_args=["--order-rate-limit", "1000"]) as proc:
         yield proc
+
+
+LIM_KEY, LIM_SECRET = "lim-key", "lim-secret"
+LIM_OTHER_KEY, LIM_OTHER_SECRET = "lim-other", "lim-other-secret"
+
+
+@pytest.fixture(scope="module")
+def limited_venue() -> Iterator[VenueProcess]:
+    """Bybit's default per-account limits, a small per-IP limit, and 8 venue hours every ~0.6 s (funding)."""
+    with VenueProcess([(LIM_KEY, LIM_SECRET), (LIM_OTHER_KEY, LIM_OTHER_SECRET)], speed=50000.0, seed=9,
+                      extra_args=["--ip-rate-limit", "300"]) as proc:
+        yield proc
