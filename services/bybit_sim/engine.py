@@ -6,7 +6,6 @@ returned as `Event`s so the server decides how to push them.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
@@ -46,8 +45,11 @@ class Event:
 
 def stable_uuid(seed: int, *parts: object) -> str:
     """A UUID4-shaped id derived from the seed, so the same seed and orders give the same ids."""
-    digest = hashlib.sha256("|".join(str(p) for p in (seed, *parts)).encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
+    raw = bytearray(hashlib.sha256("|".join(str(p) for p in (seed, *parts)).encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Engine:

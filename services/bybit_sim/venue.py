@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -139,18 +140,26 @@ class Venue:
         now = wall_ms()
         for api_key, topics in grouped.items():
             for topic, objs in topics.items():
+                if topic == "execution" and not self.hub.wants(api_key, "execution"):
+                    self._push_fast(api_key, objs, now, rows_per_frame)
+                    continue
+                if not self.hub.wants(api_key, topic):
+                    continue
                 rows = self._rows(topic, objs)
                 for i in range(0, len(rows), rows_per_frame):
                     chunk = rows[i:i + rows_per_frame]
                     frame = json.dumps({"id": self.frame_id(), "topic": topic, "creationTime": now, "data": chunk})
                     self.hub.push_private(api_key, topic, frame)
                 if topic == "execution":
-                    fast = [self._fast_row(e) for e in objs if e.exec_type == "Trade"]
-                    if fast and self.hub.wants(api_key, "execution.fast"):
-                        for i in range(0, len(fast), rows_per_frame):
-                            frame = json.dumps({"topic": "execution.fast", "creationTime": now,
-                                                "data": fast[i:i + rows_per_frame]})
-                            self.hub.push_private(api_key, "execution.fast", frame)
+                    self._push_fast(api_key, objs, now, rows_per_frame)
+
+    def _push_fast(self, api_key: str, objs: list[Execution], now: int, rows_per_frame: int) -> None:
+        if not self.hub.wants(api_key, "execution.fast"):
+            return
+        fast = [self._fast_row(e) for e in objs if e.exec_type == "Trade"]
+        for i in range(0, len(fast), rows_per_frame):
+            frame = json.dumps({"topic": "execution.fast", "creationTime": now, "data": fast[i:i + rows_per_frame]})
+            self.hub.push_private(api_key, "execution.fast", frame)
 
     @staticmethod
     def _fast_row(e: Execution) -> dict[str, Any]:
@@ -175,7 +184,9 @@ class Venue:
 
     def run_engine(self, events: list[Event]) -> list[Event]:
         """Freeze mutable rows at event time so pushes show each intermediate state."""
-        return [Event(e.api_key, e.topic, replace(e.obj)) if isinstance(e.obj, (Order, Position)) else e
+        wants = self.hub.wants
+        return [Event(e.api_key, e.topic, copy.copy(e.obj))
+                if isinstance(e.obj, (Order, Position)) and wants(e.api_key, e.topic) else e
                 for e in events]
 
     # ------------------------------------------------------------------ operations used by REST and admin

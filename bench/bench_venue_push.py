@@ -1,0 +1,71 @@
+"""How many executions per second the simulated venue pushes on ONE private connection.
+
+Starts the venue as a subprocess, authenticates one private WebSocket client, subscribes to
+`execution` (or the topics given), asks `/admin/generate` for N executions at a target rate and
+counts execution rows as they arrive. Prints the figure; the listener benchmark needs >= 5,000/s.
+
+    .venv/bin/python bench/bench_venue_push.py --count 50000 --rate 100000
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from services.bybit_sim.handle import VenueAdmin, VenueProcess  # noqa: E402
+from shared.bybit.auth import sign_ws_auth  # noqa: E402
+
+KEY, SECRET = "bench-key", "bench-secret"
+
+
+async def run(count: int, rate: float, rows_per_frame: int, topics: list[str]) -> dict[str, float]:
+    with VenueProcess([(KEY, SECRET, "100000000")], speed=1.0) as venue:
+        async with websockets.connect(venue.ws_private_url, max_size=None) as ws, \
+                VenueAdmin(venue.admin_url) as admin:
+            expires = int(time.time() * 1000) + 10_000
+            await ws.send(json.dumps({"op": "auth", "args": [KEY, expires, sign_ws_auth(SECRET, expires)]}))
+            await ws.recv()
+            await ws.send(json.dumps({"op": "subscribe", "args": topics}))
+            await ws.recv()
+            gen_id = await admin.generate(KEY, count, rate, ["BTCUSDT", "ETHUSDT", "SOLUSDT"],
+                                          prefix="bench", rows_per_frame=rows_per_frame)
+            started = time.perf_counter()
+            first = None
+            rows = frames = 0
+            while rows < count:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                frames += 1
+                if frame.get("topic") == "execution":
+                    if first is None:
+                        first = time.perf_counter()
+                    rows += len(frame["data"])
+            ended = time.perf_counter()
+            status = await admin.wait_generation(gen_id)
+    return {"rows": rows, "frames": frames, "seconds": ended - started,
+            "per_s": rows / (ended - started), "per_s_after_first": rows / (ended - (first or started)),
+            "generator_state": status["state"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=50_000)
+    parser.add_argument("--rate", type=float, default=100_000, help="target executions per second")
+    parser.add_argument("--rows-per-frame", type=int, default=100, help="max execution rows in one push")
+    parser.add_argument("--topics", default="execution", help="comma-separated private topics to subscribe")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.count, args.rate, args.rows_per_frame, args.topics.split(",")))
+    print(f"venue push: {result['rows']} executions in {result['seconds']:.2f} s on one private connection "
+          f"= {result['per_s']:,.0f} executions/s (target rate {args.rate:,.0f}/s, rows/frame <= {args.rows_per_frame}, "
+          f"topics {args.topics}, {result['frames']} frames, generator {result['generator_state']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
