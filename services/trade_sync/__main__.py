@@ -1,0 +1,3 @@
+from services.trade_sync.cli import main
+
+raise SystemExit(main())

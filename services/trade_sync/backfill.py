@@ -1,0 +1,184 @@
+"""`backfill`: every bot's history, window by window, through the listener; resumable (IO orchestration)."""
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+import structlog
+
+from services.trade_sync.context import Context
+from shared.bybit.rest_client import BybitApiError, BybitHttpError
+from services.trade_sync.errors import TradeSyncError, UsageError
+from services.trade_sync.exchange import AccountClient
+from services.trade_sync.ingest import BatchResult, IngestProducer
+from services.trade_sync.lock import BotLocks
+from services.trade_sync.progress import Progress
+from services.trade_sync.store import RunSpec, RunTally
+from services.trade_sync.windows import Window, dt_to_ms, months_back, plan_windows
+
+log = structlog.get_logger()
+
+
+@dataclass
+class BotOutcome:
+    bot_id: str
+    status: str  # ok | partial | failed | interrupted
+    tally: RunTally
+    seconds: float
+    error: str | None = None
+
+
+@dataclass
+class BotPlan:
+    spec: RunSpec
+    windows: list[Window]
+    tally: RunTally
+    resumed: bool
+
+
+async def _plan(ctx: Context, run_id: str, bot_id: str, symbol: str | None, months: int,
+                now: datetime, trigger: str) -> BotPlan:
+    start = months_back(now, months)
+    resumable = await ctx.store.resumable_job(bot_id, symbol)
+    job_id, covered = resumable if resumable else (str(uuid.uuid4()), [])
+    windows = plan_windows(dt_to_ms(start), dt_to_ms(now), covered)
+    total = plan_windows(dt_to_ms(start), dt_to_ms(now))
+    tally = RunTally(windows_total=len(windows), windows_resumed=len(covered))
+    spec = RunSpec(run_id, "backfill", trigger, bot_id, symbol, months, job_id, start, now)
+    if resumable:
+        log.info("backfill_resumed", bot_id=bot_id, job_id=job_id, windows_completed_before=len(covered),
+                 windows_left=len(windows), windows_full_plan=len(total))
+    return BotPlan(spec, windows, tally, resumable is not None)
+
+
+async def _one_window(ctx: Context, client: AccountClient, producer: IngestProducer, plan: BotPlan, window: Window,
+                      fetch_slots: asyncio.Semaphore, progress: Progress) -> None:
+    bot_id, symbol, tally = plan.spec.bot_id, plan.spec.symbol, plan.tally
+    futures: list[asyncio.Future[BatchResult]] = []
+    pages = fetched = 0
+    async with fetch_slots:
+        async for rows in client.execution_pages(window, symbol):
+            pages += 1
+            tally.pages += 1
+            if rows:
+                fetched += len(rows)
+                tally.fetched += len(rows)
+                progress.add_executions(len(rows))
+                futures.append(await producer.send(bot_id, rows))
+    results = await asyncio.gather(*futures)
+    inserted = sum(r.inserted for r in results)
+    present = sum(r.duplicates for r in results)
+    rejected = sum(r.rejected for r in results)
+    tally.inserted += inserted
+    tally.already_present += present
+    tally.rejected += rejected
+    tally.requests = client.stats.requests
+    if rejected or any(r.received != r.sent for r in results):
+        log.error("window_incomplete", bot_id=bot_id, window_start=window.start.isoformat(), rejected=rejected)
+        return  # not recorded as done: the next run fetches it again
+    tally.windows_done += 1
+    await ctx.store.window_done(plan.spec, window, pages, fetched, inserted, present, tally)
+    progress.window_done(bot_id, window.start.isoformat(), window.end.isoformat(), fetched, inserted, present)
+
+
+async def _run_bot(ctx: Context, client: AccountClient, producer: IngestProducer, plan: BotPlan,
+                   progress: Progress) -> BotOutcome:
+    t0 = time.monotonic()
+    fetch_slots = asyncio.Semaphore(ctx.settings.windows_in_flight)
+    error: str | None = None
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for window in plan.windows:
+                tg.create_task(_one_window(ctx, client, producer, plan, window, fetch_slots, progress))
+    except* TradeSyncError as eg:
+        error = str(eg.exceptions[0])
+    if error is not None:
+        plan.tally.requests = client.stats.requests
+        await ctx.store.finish_run(plan.spec, plan.tally, "failed", error)
+        return BotOutcome(plan.spec.bot_id, "failed", plan.tally, time.monotonic() - t0, error)
+    plan.tally.requests = client.stats.requests
+    status = "ok" if plan.tally.windows_done == plan.tally.windows_total else "partial"
+    error = None if status == "ok" else f"{plan.tally.rejected} rows rejected by the listener (see trading.dead_letters)"
+    await ctx.store.finish_run(plan.spec, plan.tally, status, error)
+    return BotOutcome(plan.spec.bot_id, status, plan.tally, time.monotonic() - t0, error)
+
+
+async def check_instrument(client: AccountClient, symbol: str) -> None:
+    """An unknown symbol would quietly return nothing: refuse it (public endpoint, outside the account limit)."""
+    try:
+        resp = await client.rest.get("/v5/market/instruments-info", {"category": "linear", "symbol": symbol})
+        listed = [r for r in resp.result.get("list") or [] if isinstance(r, dict) and r.get("symbol") == symbol]
+    except BybitApiError:
+        listed = []
+    except (BybitHttpError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        raise TradeSyncError(f"cannot check symbol {symbol} on the exchange: {type(exc).__name__}") from None
+    if not listed:
+        raise UsageError(f"--symbol {symbol} is not a USDT linear instrument on this exchange")
+
+
+async def preflight(clients: dict[str, AccountClient], now: datetime, symbol: str | None = None) -> None:
+    """One small request per bot before anything is written: bad keys or symbols fail here, all at once."""
+    window = Window(dt_to_ms(now) - 60_000, dt_to_ms(now))
+
+    async def probe(client: AccountClient) -> None:
+        await client.get("/v5/execution/list", {"category": "linear", "symbol": symbol, **window.params(),
+                                                "limit": 1})
+
+    if symbol is not None and clients:
+        await check_instrument(next(iter(clients.values())), symbol)
+    results = await asyncio.gather(*(probe(c) for c in clients.values()), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    for r in errors:
+        if not isinstance(r, TradeSyncError):
+            raise r
+    if errors:
+        raise TradeSyncError("; ".join(str(e) for e in errors))
+
+
+async def run_backfill(ctx: Context, bot_ids: list[str], months: int, symbol: str | None, *,
+                       trigger: str = "cli", stream=None) -> list[BotOutcome]:
+    """Backfill the bots in parallel; each bot's row in `trading.sync_runs` says how it ended."""
+    run_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    locks = BotLocks(ctx.redis, f"backfill --months {months}", ctx.settings.lock_ttl_s)
+    clients = {b: ctx.account(b) for b in bot_ids}
+    producer = IngestProducer(ctx.redis, run_id, timeout_s=ctx.settings.ingest_timeout_s)
+    plans: list[BotPlan] = []
+    try:
+        await producer.check_listener()
+        await locks.acquire(bot_ids)
+        await preflight(clients, now, symbol)
+        await ctx.store.close_interrupted(bot_ids)
+        plans = [await _plan(ctx, run_id, b, symbol, months, now, trigger) for b in bot_ids]
+        await ctx.store.start_runs([p.spec for p in plans], {p.spec.bot_id: p.tally for p in plans})
+        log.info("backfill_started", run_id=run_id, bots=bot_ids, months=months, symbol=symbol,
+                 windows=sum(len(p.windows) for p in plans))
+        progress = Progress(stream or sys.stderr, sum(len(p.windows) for p in plans))
+        async with producer, progress:
+            outcomes = await asyncio.gather(*(_run_bot(ctx, clients[p.spec.bot_id], producer, p, progress)
+                                              for p in plans))
+        return list(outcomes)
+    except asyncio.CancelledError:
+        await asyncio.shield(_close_open_rows(ctx, plans, "interrupted", locks.lost or "stopped by a signal"))
+        raise
+    except Exception as exc:
+        await asyncio.shield(_close_open_rows(ctx, plans, "failed", str(exc) or type(exc).__name__))
+        raise
+    finally:
+        for c in clients.values():
+            await c.close()
+        await locks.release()
+
+
+async def _close_open_rows(ctx: Context, plans: list[BotPlan], status: str, reason: str) -> None:
+    """Rows still 'running' say how the run ended (rows already finished are left as they are)."""
+    for p in plans:
+        try:
+            await ctx.store.finish_run(p.spec, p.tally, status, reason[:500])
+        except Exception:  # the database may be what failed; the next run closes the row
+            log.warning("could_not_close_run_row", bot_id=p.spec.bot_id)
