@@ -108,7 +108,7 @@ def format_fills(rows: list[FillRow], bot_id: str | None) -> str:
 
 def _trips(t: TripStats) -> str:
     pf = "n/a" if t.profit_factor is None else f"{t.profit_factor.quantize(CENT)}"
-    return f"{t.count} round trips, win rate {pct(t.win_rate)}, profit factor {pf}"
+    return f"{t.count:,} round trips, win rate {pct(t.win_rate)}, profit factor {pf}"
 
 
 def format_analytics(r: AnalyticsReport) -> str:

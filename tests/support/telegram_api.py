@@ -237,7 +237,10 @@ class FakeTelegramApi:
         return self._message(call, photo=photo, caption=call.params.get("caption", ""))
 
     async def _api_editMessageText(self, call: ApiCall) -> dict[str, Any]:
-        return self._message(call, text=call.params.get("text", ""))
+        message_id = int(call.params.get("message_id", 0))
+        return {"message_id": message_id, "date": int(time.time()), "from": BOT_USER,
+                "chat": {"id": int(call.params.get("chat_id", 0)), "type": "private"},
+                "text": call.params.get("text", ""), "edit_date": int(time.time())}
 
     async def _api_answerCallbackQuery(self, call: ApiCall) -> bool:
         return True

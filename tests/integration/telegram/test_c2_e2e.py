@@ -2,7 +2,6 @@
 admin, a viewer and a stranger."""
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 from decimal import Decimal
