@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--funding-rate", type=_decimal, default=Decimal("0.0001"))
     serve.add_argument("--tick-ms", type=_positive_int, default=50)
     serve.add_argument("--idle-timeout-s", type=_positive_float, default=600.0)
+    serve.add_argument("--ack-delay-ms", type=int, default=50, help="delay of subscribe acks (network round trip)")
     seed = sub.add_parser("seed-history", help="write past executions for an account into a state file")
     seed.add_argument("--state-file", type=Path, required=True)
     seed.add_argument("--account", type=parse_account, required=True)
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                              slippage_bps=args.slippage_bps, ip_limit=args.ip_rate_limit,
                              order_limit=args.order_rate_limit, query_limit=args.query_rate_limit,
                              state_file=args.state_file, tick_ms=args.tick_ms, idle_timeout_s=args.idle_timeout_s,
-                             funding_rate=args.funding_rate)
+                             funding_rate=args.funding_rate, ack_delay_ms=max(args.ack_delay_ms, 0))
         asyncio.run(run_server(config, args.accounts, args.host, args.port))
         return 0
     from services.bybit_sim.history import seed_history

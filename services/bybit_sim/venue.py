@@ -45,6 +45,7 @@ class VenueConfig:
     tick_ms: int = 50
     idle_timeout_s: float = 600.0
     funding_rate: Decimal = Decimal("0.0001")
+    ack_delay_ms: int = 50
 
 
 @dataclass

@@ -274,12 +274,19 @@ async def serve_ws(request: web.Request, venue: Venue, kind: str) -> web.StreamR
     await ws.prepare(request)
     conn = Conn(venue, ws, kind, request.transport)
     venue.hub.add(conn)
-    sender = asyncio.get_running_loop().create_task(conn.run_sender())
+    loop = asyncio.get_running_loop()
+    sender = loop.create_task(conn.run_sender())
     try:
         async for msg in ws:
             conn.last_recv_ms = wall_ms()
             if msg.type == WSMsgType.TEXT:
-                conn.send_obj(handle_text(conn, msg.data))
+                answer = handle_text(conn, msg.data)
+                if answer.get("op") in ("subscribe", "unsubscribe") and venue.config.ack_delay_ms:
+                    # Acks come after a network round trip on Bybit; pybit relies on that (it records a
+                    # subscription only after sending it), so an instant ack can race it.
+                    loop.call_later(venue.config.ack_delay_ms / 1000, conn.send_obj, answer)
+                else:
+                    conn.send_obj(answer)
             elif msg.type == WSMsgType.BINARY:
                 conn.send_obj(_ack(conn, "", False, "error:binary frames are not supported", None))
             elif msg.type == WSMsgType.ERROR:

@@ -1,4 +1,8 @@
-"""Fixtures: the simulated venue as a real subprocess on a free loopback port."""
+"""Fixtures: the simulated venue as a real subprocess on a free loopback port.
+
+The main venues are shared by every module (one process start each); tests use their own API keys or
+clean up (orders, faults) so they do not depend on each other.
+"""
 from __future__ import annotations
 
 import subprocess
@@ -24,7 +28,7 @@ def pybit_http(venue: VenueProcess, key: str, secret: str, **kw: object) -> HTTP
     return session
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def seeded_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("venue") / "state.json"
     subprocess.run([sys.executable, "-m", "services.bybit_sim", "seed-history", "--state-file", str(path),
@@ -33,7 +37,7 @@ def seeded_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def venue(seeded_state: Path) -> Iterator[VenueProcess]:
     proc = VenueProcess([(KEY, SECRET), (POOR_KEY, POOR_SECRET, "50")], speed=1.0, seed=1, state_file=seeded_state,
                         extra_args=["--order-rate-limit", "1000"])
@@ -56,7 +60,7 @@ def http(venue: VenueProcess) -> HTTP:
 FAST_KEY, FAST_SECRET = "fast-key", "fast-secret"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fast_venue() -> Iterator[VenueProcess]:
     """Venue time at 1000x: a 1-minute candle closes every 60 ms of wall time."""
     with VenueProcess([(FAST_KEY, FAST_SECRET)], speed=1000.0, seed=3,
