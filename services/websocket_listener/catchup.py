@@ -53,12 +53,27 @@ class CatchUp:
         self._every_s = every_s
         self._category = category
         self._wanted = asyncio.Event()
+        self._from_db = False
+        self._from: datetime | None = None
+        self._last_pass_started: datetime | None = None
         self.passes = 0
         self.last_success: datetime | None = None
 
-    def request(self) -> None:
-        """Ask for a pass; requests made while one runs coalesce into a single next pass."""
+    def request(self, since: datetime | None = None) -> None:
+        """Ask for a pass from `since` (where a gap began), or from the last stored fill when None.
+
+        Requests made while a pass runs coalesce into one next pass from the earliest point asked.
+        A gap's start bounds the REST work by the outage, not by how fast fills arrive.
+        """
+        if since is None:
+            self._from_db = True
+        else:
+            self._from = since if self._from is None else min(self._from, since)
         self._wanted.set()
+
+    def request_recent(self) -> None:
+        """After a position mismatch: the missing fill is newer than the previous snapshot."""
+        self.request(datetime.now(UTC) - 2 * self._overlap)
 
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
@@ -66,12 +81,14 @@ class CatchUp:
             try:
                 await asyncio.wait_for(self._wanted.wait(), timeout=self._every_s)
             except TimeoutError:
-                pass
+                self.request(self._last_pass_started)  # the schedule: everything since the previous pass
             if stop.is_set():
                 break
             self._wanted.clear()
+            from_db, explicit = self._from_db, self._from
+            self._from_db, self._from = False, None
             try:
-                await self.once()
+                await self.once(from_db=from_db, since=explicit)
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -81,15 +98,18 @@ class CatchUp:
                 log.warning("catchup_failed", bot_id=self.bot_id, error=f"{type(exc).__name__}: {exc}"[:300],
                             retry_in_s=delay)
                 await asyncio.sleep(delay)
-                self._wanted.set()
+                if from_db:
+                    self.request()
+                if explicit is not None:
+                    self.request(explicit)
 
-    async def _since(self) -> datetime:
+    async def _since_last_stored(self) -> datetime:
         async with self._pool.connection() as conn:
             cur = await conn.execute("SELECT max(exec_time) FROM trading.fills WHERE bot_id = %s", (self.bot_id,))
             row = await cur.fetchone()
         now = datetime.now(UTC)
         last = row[0] if row else None
-        return max(last - self._overlap, now - timedelta(days=730)) if last else now - self._lookback
+        return max(last, now - timedelta(days=730)) if last else now - self._lookback
 
     async def _get(self, path: str, params: dict[str, object]) -> dict:
         while True:
@@ -100,10 +120,15 @@ class CatchUp:
                     raise
                 await asyncio.sleep(1.0)
 
-    async def once(self) -> Ticket:
-        """One pass: executions since the last stored fill, then position snapshots; returns when committed."""
+    async def once(self, *, from_db: bool = True, since: datetime | None = None) -> Ticket:
+        """One pass: executions since the last stored fill (or `since`), minus the overlap, then position
+        snapshots; returns when committed."""
         started = time.monotonic()
-        since = await self._since()
+        pass_started = datetime.now(UTC)
+        points = [since] if since is not None else []
+        if from_db or not points:
+            points.append(await self._since_last_stored())
+        since = min(points) - self._overlap
         end_ms = int(time.time() * 1000) + 60_000
         ticket = Ticket()
         rows = 0
@@ -127,6 +152,7 @@ class CatchUp:
         await self._ingest.barrier(ticket)
         await ticket.wait()
         self.passes += 1
+        self._last_pass_started = pass_started
         self.counters.catchups += 1
         self.counters.catchup_rows += rows
         self.last_success = datetime.now(UTC)

@@ -26,6 +26,8 @@ class Counters:
     stream_entries: int = 0
     batches: int = 0
     db_retries: int = 0
+    db_wait_ms: int = 0
+    redis_wait_ms: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

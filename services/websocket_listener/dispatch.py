@@ -5,7 +5,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -86,6 +86,9 @@ class Dispatcher:
         self._market = market
         self.counters = counters
         self._wallets = wallets
+        # Per bot, the newest execTime received: with the local receive time it bounds a gap's start even
+        # when the venue was seconds behind in sending.
+        self.last_exec_time: dict[str, datetime] = {}
 
     async def handle(self, source: Source, raw: str | bytes) -> list[Control]:
         """Classify one frame, route its records; return the control frames for the connection itself."""
@@ -117,6 +120,8 @@ class Dispatcher:
     async def _private(self, bot_id: str, record: Execution | OrderUpdate | PositionSnapshot | WalletSnapshot
                        | FastExecution, now: datetime) -> None:
         if isinstance(record, Execution):
+            if record.exec_time > self.last_exec_time.get(bot_id, record.exec_time - timedelta(seconds=1)):
+                self.last_exec_time[bot_id] = record.exec_time
             await self._ingest.put_fill(Fill(bot_id, record, "ws"))
         elif isinstance(record, OrderUpdate):
             await self._ingest.put_order(bot_id, record)

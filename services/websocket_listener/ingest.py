@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,8 +23,8 @@ from redis.exceptions import RedisError
 from shared.bybit.messages import BadFrame, OrderUpdate, PositionSnapshot, WalletSnapshot, dump_raw
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.rows import (
-    FILL_COLUMNS, FILL_TYPES, ORDER_COLUMNS, ORDER_TYPES, Fill, PositionCrossCheck, order_progress, order_row,
-    position_value, wallet_row,
+    FILL_COLUMNS, ORDER_COLUMNS, Fill, PositionCrossCheck, order_progress, order_row, position_value, rows_json,
+    wallet_row,
 )
 
 log = structlog.get_logger()
@@ -32,22 +33,23 @@ FILLS_CHANNEL = "fills_channel"
 RESULT_TTL_S = 86_400
 MAX_RAW_CHARS = 100_000
 
-_FILL_SQL = (
+FILL_SQL = (
     f"INSERT INTO trading.fills ({', '.join(FILL_COLUMNS)}) "
-    f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in FILL_TYPES)}) "
+    f"SELECT {', '.join(FILL_COLUMNS)} FROM json_populate_recordset(NULL::trading.fills, %s::json) "
     "ON CONFLICT (exec_id) DO NOTHING RETURNING exec_id"
 )
 _ORDER_UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in ORDER_COLUMNS if c not in ("order_id", "bot_id"))
 _ORDER_SQL = (
     f"INSERT INTO trading.orders ({', '.join(ORDER_COLUMNS)}) "
-    f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in ORDER_TYPES)}) "
+    f"SELECT {', '.join(ORDER_COLUMNS)} FROM json_populate_recordset(NULL::trading.orders, %s::json) "
     f"ON CONFLICT (order_id) DO UPDATE SET {_ORDER_UPDATES}, updated_at = now() "
     "WHERE (EXCLUDED.updated_time, trading.order_status_rank(EXCLUDED.status), EXCLUDED.cum_exec_qty) "
     "   >= (orders.updated_time, trading.order_status_rank(orders.status), orders.cum_exec_qty)"
 )
+_EVENT_COLUMNS = ("order_id", "bot_id", "status", "cum_exec_qty", "leaves_qty", "updated_time")
 _ORDER_EVENT_SQL = (
-    "INSERT INTO trading.order_events (order_id, bot_id, status, cum_exec_qty, leaves_qty, updated_time) "
-    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::numeric[], %s::numeric[], %s::timestamptz[]) "
+    f"INSERT INTO trading.order_events ({', '.join(_EVENT_COLUMNS)}) "
+    f"SELECT {', '.join(_EVENT_COLUMNS)} FROM json_populate_recordset(NULL::trading.order_events, %s::json) "
     "ON CONFLICT DO NOTHING"
 )
 _WALLET_SQL = (
@@ -112,6 +114,7 @@ class DeadLetter:
 class _Fill:
     fill: Fill
     ticket: Ticket | None
+    message: str  # the fills_channel JSON, also the row of the batch insert
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +194,7 @@ class Ingestor:
 
     async def put_fill(self, fill: Fill, ticket: Ticket | None = None) -> None:
         self.counters.executions_received += 1
-        await self._queue.put(_Fill(fill, ticket))
+        await self._queue.put(_Fill(fill, ticket, fill.message()))
 
     async def put_order(self, bot_id: str, order: OrderUpdate) -> None:
         await self._queue.put(_Order(bot_id, order))
@@ -266,13 +269,31 @@ class Ingestor:
                 prev_dead = dead.get(item.sha)
                 dead[item.sha] = (item, (prev_dead[1] if prev_dead else 0) + 1)
 
+        started = time.perf_counter()
         new_ids, first_dead = await self._commit(list(fills.values()), list(orders.values()),
                                                  list(events.values()), wallets, list(dead.values()))
+        committed = time.perf_counter()
         self.counters.batches += 1
         await self._after_commit(batch, fills, dup_in_batch, new_ids, first_dead)
+        self.counters.db_wait_ms += round((committed - started) * 1000)
+        self.counters.redis_wait_ms += round((time.perf_counter() - committed) * 1000)
 
     async def _commit(self, fills: list[_Fill], orders: list[_Order], events: list[_Order], wallets: list[_Wallet],
                       dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+        """Fills in one transaction, everything else in another, on two connections at once.
+
+        They share no invariant (orders and wallet rows never announce anything), so the two halves
+        commit independently and each is retried on its own: a retry never re-runs a committed fill
+        insert, whose RETURNING list is what decides what gets published.
+        """
+        if fills and (orders or wallets or dead):
+            (new_ids, _), (_, first_dead) = await asyncio.gather(
+                self._commit_part(fills, [], [], [], []), self._commit_part([], orders, events, wallets, dead))
+            return new_ids, first_dead
+        return await self._commit_part(fills, orders, events, wallets, dead)
+
+    async def _commit_part(self, fills: list[_Fill], orders: list[_Order], events: list[_Order],
+                           wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
         try:
             return await self._retrying(fills, orders, events, wallets, dead)
         except psycopg.Error as exc:
@@ -325,15 +346,15 @@ class Ingestor:
         async with self._pool.connection() as conn:
             async with conn.transaction():
                 if fills:
-                    rows = [f.fill.row() for f in fills]
-                    cur = await conn.execute(_FILL_SQL, [list(col) for col in zip(*rows)])
+                    batch_json = "[" + ",".join(f.message for f in fills) + "]"
+                    cur = await conn.execute(FILL_SQL, (batch_json,))
                     new_ids = {r[0] for r in await cur.fetchall()}
                 if orders:
                     rows = [order_row(o.bot_id, o.order) for o in orders]
-                    await conn.execute(_ORDER_SQL, [list(col) for col in zip(*rows)])
+                    await conn.execute(_ORDER_SQL, (rows_json(ORDER_COLUMNS, rows),))
                     ev = [(o.order.order_id, o.bot_id, o.order.order_status, o.order.cum_exec_qty,
                            o.order.leaves_qty, o.order.updated_time) for o in events]
-                    await conn.execute(_ORDER_EVENT_SQL, [list(col) for col in zip(*ev)])
+                    await conn.execute(_ORDER_EVENT_SQL, (rows_json(_EVENT_COLUMNS, ev),))
                 for w in wallets:
                     await conn.execute(_WALLET_SQL, wallet_row(w.bot_id, w.wallet, w.received_at))
                 if dead:
@@ -351,7 +372,7 @@ class Ingestor:
         publish: list[str] = []
         for exec_id, item in fills.items():
             if exec_id in new_ids:
-                publish.append(item.fill.message())
+                publish.append(item.message)
             else:
                 self.counters.duplicates += 1
         self.counters.duplicates += len(dup_in_batch)
@@ -360,6 +381,7 @@ class Ingestor:
                 item.ticket.duplicates += 1
         barriers: list[_Barrier] = []
         dup_ids = {id(item) for item in dup_in_batch}
+        latest: dict[tuple[str, str], PositionSnapshot] = {}
         for item in batch:
             if isinstance(item, _Fill):
                 if id(item) in dup_ids:
@@ -373,13 +395,21 @@ class Ingestor:
                     else:
                         item.ticket.duplicates += 1
             elif isinstance(item, _Position):
-                await self._apply_position(item, now)
+                self._check_position(item)
+                key = (item.bot_id, item.position.symbol)
+                prev = latest.get(key)
+                if prev is None or prev.seq is None or item.position.seq is None or item.position.seq >= prev.seq:
+                    latest[key] = item.position
+                else:
+                    self.counters.positions_stale += 1
             elif isinstance(item, DeadLetter) and item.sha in first_dead:
                 first_dead.discard(item.sha)
                 log.warning("dead_letter", source=item.source, bot_id=item.bot_id, reason=item.bad.reason,
                             raw=item.bad.raw[:300])
             elif isinstance(item, _Barrier):
                 barriers.append(item)
+        if latest:
+            await self._redis_retry(self._apply_positions, latest, now)
         if publish:
             await self._redis_retry(self._publish, publish)
         for b in barriers:
@@ -401,7 +431,7 @@ class Ingestor:
             pipe.expire(b.result_key, RESULT_TTL_S)  # type: ignore[arg-type]
             await pipe.execute()
 
-    async def _apply_position(self, item: _Position, now: datetime) -> None:
+    def _check_position(self, item: _Position) -> None:
         p = item.position
         expected = self._cross_check.check(item.bot_id, p)
         if expected is not None:
@@ -409,16 +439,22 @@ class Ingestor:
             log.warning("position_mismatch", bot_id=item.bot_id, symbol=p.symbol, seq=p.seq,
                         exchange_size=str(p.signed_size), from_fills=str(expected))
             self._on_mismatch(item.bot_id)
-        db = self._bot_dbs.get(item.bot_id, 0)
-        value = position_value(p, now) or ""
-        seq = "" if p.seq is None else str(p.seq)
-        applied = await self._redis_retry(
-            self._position_script, keys=[position_key(item.bot_id, p.symbol), position_seq_key(item.bot_id, p.symbol)],
-            args=[seq, value], client=self._redis.get(db, self._platform))
-        if applied:
-            self.counters.positions_written += 1
-        else:
-            self.counters.positions_stale += 1
+
+    async def _apply_positions(self, latest: dict[tuple[str, str], PositionSnapshot], now: datetime) -> None:
+        """The newest snapshot per (bot, symbol) of the batch, one pipeline per Redis db, seq-guarded."""
+        by_db: dict[int, list[tuple[str, PositionSnapshot]]] = {}
+        for (bot_id, _), p in latest.items():
+            by_db.setdefault(self._bot_dbs.get(bot_id, 0), []).append((bot_id, p))
+        for db, items in by_db.items():
+            async with self._redis.get(db, self._platform).pipeline(transaction=False) as pipe:
+                for bot_id, p in items:
+                    await self._position_script(
+                        keys=[position_key(bot_id, p.symbol), position_seq_key(bot_id, p.symbol)],
+                        args=["" if p.seq is None else str(p.seq), position_value(p, now) or ""], client=pipe)
+                results = await pipe.execute()
+            applied = sum(1 for r in results if r)
+            self.counters.positions_written += applied
+            self.counters.positions_stale += len(results) - applied
 
     async def _redis_retry(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         delay = 0.05

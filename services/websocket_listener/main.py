@@ -9,6 +9,7 @@ import asyncio
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -79,11 +80,19 @@ async def run() -> int:
     counters = Counters()
     catchups: dict[str, CatchUp] = {}
     ingest = Ingestor(pool, redis_by_db, {b: BOTS[b].redis_db for b in bots}, counters, max_batch=cfg.max_batch,
-                      queue_size=cfg.queue_size, on_mismatch=lambda bot_id: catchups[bot_id].request())
+                      queue_size=cfg.queue_size, on_mismatch=lambda bot_id: catchups[bot_id].request_recent())
     dispatcher = Dispatcher(ingest, platform, counters, WalletThrottle(cfg.wallet_snapshot_every_s, time.monotonic))
     timing = _timing(cfg)
     rests: list[BybitRestClient] = []
     streams: list[Stream] = []
+    def gap_catchup(bot_id: str) -> Callable[[datetime | None], None]:
+        def on_up(gap_start: datetime | None) -> None:
+            last_exec = dispatcher.last_exec_time.get(bot_id)
+            if gap_start is not None and last_exec is not None:
+                gap_start = min(gap_start, last_exec)
+            catchups[bot_id].request(gap_start)
+        return on_up
+
     for bot_id in bots:
         api_key, secret = keys.credentials(bot_id)
         rest = BybitRestClient(venue.rest_url, api_key, secret, venue.bybit_recv_window_ms)
@@ -93,7 +102,7 @@ async def run() -> int:
         catchups[bot_id] = catchup
         catchup.request()
         streams.append(Stream(Source(f"ws:{bot_id}", bot_id), venue.ws_private_url, PRIVATE_TOPICS, dispatcher,
-                              counters, timing, api_key=api_key, api_secret=secret, on_up=catchup.request))
+                              counters, timing, api_key=api_key, api_secret=secret, on_up=gap_catchup(bot_id)))
     streams.append(Stream(Source("ws:public"), venue.ws_public_url, public_topics(cfg.symbols, cfg.kline_interval),
                           dispatcher, counters, timing))
     consumer = RecoveredConsumer(platform, ingest, counters, bots, cfg.consumer_name)

@@ -18,25 +18,30 @@ FILL_COLUMNS = (
     "exec_pnl", "order_type", "order_price", "order_qty", "leaves_qty", "mark_price", "stop_order_type", "seq",
     "close_reason", "source",
 )
-FILL_TYPES = (
-    "text", "text", "text", "text", "text", "text", "text", "text", "numeric",
-    "numeric", "numeric", "timestamptz", "numeric", "numeric", "text", "boolean", "numeric",
-    "numeric", "text", "numeric", "numeric", "numeric", "numeric", "text", "bigint",
-    "text", "text",
-)
-
 ORDER_COLUMNS = (
     "order_id", "bot_id", "symbol", "category", "client_order_id", "side", "order_type", "status", "price", "qty",
     "avg_price", "leaves_qty", "cum_exec_qty", "cum_exec_value", "cum_exec_fee", "reduce_only", "time_in_force",
     "stop_order_type", "trigger_price", "take_profit", "stop_loss", "cancel_type", "reject_reason",
     "created_time", "updated_time",
 )
-ORDER_TYPES = (
-    "text", "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric",
-    "numeric", "numeric", "numeric", "numeric", "numeric", "boolean", "text",
-    "text", "numeric", "numeric", "numeric", "text", "text",
-    "timestamptz", "timestamptz",
-)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def rows_json(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    """A batch as one JSON array of objects, expanded server-side by json_populate_recordset.
+
+    One text parameter instead of one array per column: the numbers travel as decimal strings and
+    PostgreSQL's numeric input parses them, so nothing passes through float and the client does no
+    per-value adaptation work.
+    """
+    return json.dumps([dict(zip(columns, row)) for row in rows], default=_json_default, separators=(",", ":"))
 
 
 def _s(value: Decimal | None) -> str | None:
@@ -54,10 +59,10 @@ class Fill:
     bot_id: str
     execution: Execution
     source: str  # "ws" | "sync"
+    close_reason: str = field(init=False)
 
-    @property
-    def close_reason(self) -> str:
-        return self.execution.close_reason(frozenset({self.bot_id}))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "close_reason", self.execution.close_reason(frozenset({self.bot_id})))
 
     def row(self) -> tuple[Any, ...]:
         e = self.execution
@@ -69,16 +74,23 @@ class Fill:
         )
 
     def message(self) -> str:
-        """The `fills_channel` payload: numbers as decimal strings, times ISO UTC."""
+        """The `fills_channel` payload: numbers as decimal strings, times ISO UTC.
+
+        Its keys are the `trading.fills` column names, so the same text is also the row in the
+        batch insert (json_populate_recordset ignores `is_trade`): one encoding per fill.
+        """
         e = self.execution
         return json.dumps({
             "bot_id": self.bot_id, "exec_id": e.exec_id, "symbol": e.symbol, "category": e.category,
             "side": e.side, "exec_type": e.exec_type, "is_trade": e.is_trade,
             "exec_price": str(e.exec_price), "exec_qty": str(e.exec_qty), "exec_value": str(e.exec_value),
-            "commission": str(e.exec_fee), "fee_currency": e.fee_currency, "is_maker": e.is_maker,
-            "closed_size": _s(e.closed_size), "exec_pnl": _s(e.exec_pnl), "order_id": e.order_id,
-            "client_order_id": e.order_link_id or None, "close_reason": self.close_reason,
-            "exec_time": iso_utc(e.exec_time), "seq": e.seq, "source": self.source,
+            "commission": str(e.exec_fee), "fee_rate": _s(e.fee_rate), "fee_currency": e.fee_currency,
+            "is_maker": e.is_maker, "closed_size": _s(e.closed_size), "exec_pnl": _s(e.exec_pnl),
+            "order_id": e.order_id, "client_order_id": e.order_link_id or None, "order_type": e.order_type,
+            "order_price": _s(e.order_price), "order_qty": _s(e.order_qty), "leaves_qty": _s(e.leaves_qty),
+            "mark_price": _s(e.mark_price), "stop_order_type": e.stop_order_type,
+            "close_reason": self.close_reason, "exec_time": iso_utc(e.exec_time), "seq": e.seq,
+            "source": self.source,
         }, separators=(",", ":"))
 
 

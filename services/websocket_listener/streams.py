@@ -53,6 +53,7 @@ class StreamTiming:
 class ConnectionState:
     up: bool = False
     last_rx_monotonic: float = 0.0
+    last_rx_wall: float = 0.0
     up_since: datetime | None = None
     last_error: str | None = None
     connects: int = 0
@@ -76,7 +77,7 @@ class Stream:
     timing: StreamTiming
     api_key: str | None = None
     api_secret: SecretStr | None = None
-    on_up: Callable[[], None] = lambda: None
+    on_up: Callable[[datetime | None], None] = lambda gap_start: None
     state: ConnectionState = field(default_factory=ConnectionState)
     _rng: random.Random = field(default_factory=random.Random)
     _req_ids: itertools.count = field(default_factory=itertools.count)
@@ -88,15 +89,17 @@ class Stream:
     async def run(self, stop: asyncio.Event) -> None:
         attempt = 0
         auth_failures = 0
+        gap_start: datetime | None = None  # when this stream last heard the venue before a drop
         while not stop.is_set():
             delay_low, delay_high = self.timing.backoff_min_s, self.timing.backoff_max_s
             try:
                 async with connect(self.url, ping_interval=None, open_timeout=self.timing.handshake_timeout_s,
-                                   close_timeout=1.0, max_size=2**24, max_queue=1024) as ws:
+                                   close_timeout=1.0, max_size=2**24, max_queue=64) as ws:
                     await self._handshake(ws)
                     attempt = 0
                     auth_failures = 0
-                    self._mark_up()
+                    self._mark_up(gap_start)
+                    gap_start = None
                     await self._pump(ws, stop)
             except AuthRejected as exc:
                 self.counters.auth_failures += 1
@@ -116,6 +119,7 @@ class Stream:
                 if self.state.up:
                     self.state.up = False
                     self.state.up_since = None
+                    gap_start = datetime.fromtimestamp(self.state.last_rx_wall, UTC)
             if stop.is_set():
                 break
             self.counters.reconnects += 1
@@ -126,14 +130,16 @@ class Stream:
             except TimeoutError:
                 pass
 
-    def _mark_up(self) -> None:
+    def _mark_up(self, gap_start: datetime | None) -> None:
         self.state.up = True
         self.state.connects += 1
         self.state.up_since = datetime.now(UTC)
         self.state.last_rx_monotonic = time.monotonic()
+        self.state.last_rx_wall = time.time()
         self.state.last_error = None
-        log.info("connection_up", connection=self.source.name, url=self.url)
-        self.on_up()
+        log.info("connection_up", connection=self.source.name, url=self.url,
+                 gap_since=gap_start.isoformat() if gap_start else None)
+        self.on_up(gap_start)
 
     def _req_id(self, what: str) -> str:
         return f"{what}-{next(self._req_ids)}"
@@ -186,6 +192,7 @@ class Stream:
     async def _read(self, ws: ClientConnection) -> None:
         async for raw in ws:
             self.state.last_rx_monotonic = time.monotonic()
+            self.state.last_rx_wall = time.time()
             for control in await self.dispatcher.handle(self.source, raw):
                 if isinstance(control, AuthResult | SubscribeResult) and not control.success:
                     log.warning("control_rejected", connection=self.source.name, ret_msg=control.ret_msg)

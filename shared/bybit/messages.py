@@ -25,6 +25,7 @@ _MAX_TEXT = 256
 _MAX_BIGINT = 2**63 - 1
 _MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
+_PLAIN_DECIMAL = re.compile(r"-?\d{1,24}(?:\.\d{1,40})?")
 _LINK_RE = re.compile(r"^([a-z0-9_]{1,32})-([A-Za-z0-9_]{1,32})-([A-Za-z0-9_-]+)$")
 _EXEC_TYPE_REASONS = {
     "BustTrade": "liquidation",
@@ -291,6 +292,9 @@ def _get(raw: dict[str, Any], key: str) -> Any:
 
 
 def _text(value: Any, key: str, *, allow_empty: bool = True) -> str:
+    if type(value) is str and value.isascii() and len(value) <= _MAX_TEXT and "\x00" not in value and (
+            allow_empty or value):
+        return value  # the common case; ASCII cannot hold a lone surrogate
     if not isinstance(value, str):
         raise ParseError(f"field {key} is not a string")
     if len(value) > _MAX_TEXT or "\x00" in value:
@@ -316,6 +320,8 @@ def _opt_text(raw: dict[str, Any], key: str) -> str | None:
 
 
 def _decimal(value: Any, key: str) -> Decimal:
+    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
+        return Decimal(value)  # the common case, already within every bound below
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise ParseError(f"field {key} is not a decimal string")
     if isinstance(value, str):

@@ -11,7 +11,7 @@ from shared.bybit.messages import Execution, PositionSnapshot, classify_frame, m
 from services.websocket_listener.catchup import WINDOW_MS, windows
 from services.websocket_listener.dispatch import WalletThrottle
 from services.websocket_listener.rows import (
-    FILL_COLUMNS, FILL_TYPES, ORDER_COLUMNS, ORDER_TYPES, Fill, PositionCrossCheck, order_progress, position_value,
+    FILL_COLUMNS, Fill, PositionCrossCheck, order_progress, position_value,
 )
 from services.websocket_listener.streams import backoff_delay, public_topics
 
@@ -42,7 +42,7 @@ def position(side: str, size: str, seq: int) -> PositionSnapshot:
 def test_fill_row_matches_columns_and_keeps_decimals() -> None:
     fill = Fill("shortseller_001", EXEC, "ws")  # type: ignore[arg-type]
     row = fill.row()
-    assert len(row) == len(FILL_COLUMNS) == len(FILL_TYPES) and len(ORDER_COLUMNS) == len(ORDER_TYPES)
+    assert len(row) == len(FILL_COLUMNS)
     values = dict(zip(FILL_COLUMNS, row))
     assert values["exec_price"] == Decimal("95900.1") and values["commission"] == Decimal("26.3725275")
     assert values["client_order_id"] == "test-order-link-001" and values["close_reason"] == "manual"
