@@ -1,11 +1,15 @@
 """The scripted session end to end over REST, prices pinned through the admin API, numbers hand-computed."""
 from __future__ import annotations
 
-from decimal import Decimal as D
+import asyncio
+import json
+import time
 
 import pytest
+import websockets
 
 from services.bybit_sim.handle import VenueAdmin, VenueProcess
+from shared.bybit.auth import sign_ws_auth
 from tests.integration.bybit_sim.conftest import pybit_http
 
 pytestmark = pytest.mark.integration
@@ -60,3 +64,30 @@ async def test_open_add_partial_close_flip_close(venue: VenueProcess, admin: Ven
            ("100401.0075", "100401.0075", "401.0075")
     tp = http.get_order_history(category="linear", orderLinkId="s-tp")["result"]["list"][0]
     assert (tp["orderStatus"], tp["avgPrice"], tp["cumExecFee"]) == ("Filled", "53500", "0.535")
+
+
+async def test_resting_limit_fills_in_parts_as_the_price_crosses() -> None:
+    """With --partial-fills a crossed limit order fills half per price move; every state is pushed."""
+    with VenueProcess([("pf-key", "pf-secret")], speed=1.0, seed=2, partial_fills=True) as venue:
+        async with VenueAdmin(venue.admin_url) as admin, websockets.connect(venue.ws_private_url) as ws:
+            expires = int(time.time() * 1000) + 10_000
+            await ws.send(json.dumps({"op": "auth", "args": ["pf-key", expires, sign_ws_auth("pf-secret", expires)]}))
+            await ws.recv()
+            await ws.send(json.dumps({"op": "subscribe", "args": ["order", "execution"]}))
+            await ws.recv()
+            http = pybit_http(venue, "pf-key", "pf-secret")
+            await admin.pin_price("ETHUSDT", "3000.00")
+            http.place_order(category="linear", symbol="ETHUSDT", side="Sell", orderType="Limit", qty="1.00",
+                             price="3001.00", orderLinkId="pf-1")
+            await admin.pin_price("ETHUSDT", "3000.50")  # not crossed yet
+            await admin.pin_price("ETHUSDT", "3001.50")
+            await admin.pin_price("ETHUSDT", "3002.00")
+            statuses, fills = [], []
+            while len(fills) < 2 or statuses[-1] != "Filled":
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if frame["topic"] == "order":
+                    statuses += [o["orderStatus"] for o in frame["data"]]
+                else:
+                    fills += [(e["execQty"], e["execPrice"], e["isMaker"], e["leavesQty"]) for e in frame["data"]]
+    assert statuses == ["New", "PartiallyFilled", "Filled"]
+    assert fills == [("0.50", "3001.00", True, "0.50"), ("0.50", "3001.00", True, "0.00")]
