@@ -96,7 +96,8 @@ class Market:
         inst = INSTRUMENTS[symbol]
         rows: list[list[str]] = []
         t = interval_start(interval, end)
-        while len(rows) < limit and (start_ms is None or t >= interval_start(interval, start_ms)):
+        floor = max(interval_start(interval, start_ms) if start_ms is not None else 0, inst.launch_time_ms)
+        while len(rows) < limit and t >= floor:
             agg, _ = self.candle(symbol, interval, t, now)
             rows.append(kline_rest_row(agg, inst))
             t = interval_start(interval, t - 1)

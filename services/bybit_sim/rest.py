@@ -297,3 +297,6 @@ async def serve_rest(request: web.Request, venue: Venue) -> web.StreamResponse:
         return web.json_response(envelope(result), headers=headers)
     except VenueError as err:
         return error_response(err, headers)
+    except Exception as exc:  # a venue bug must look like Bybit's server error, not kill the request loop
+        print(f"bybit_sim: internal error on {request.path}: {exc!r}", flush=True)
+        return error_response(VenueError(10016, "Internal system error."), headers)

@@ -245,6 +245,14 @@ def _ping(conn: Conn, msg: dict[str, Any]) -> dict[str, Any]:
 
 def handle_text(conn: Conn, text: str) -> dict[str, Any]:
     """One client frame -> one answer; malformed input gets a Bybit-style failure, never an exception."""
+    try:
+        return _handle_text(conn, text)
+    except Exception as exc:  # a venue bug answers like Bybit's server error and keeps the connection
+        print(f"bybit_sim: internal error on a WebSocket frame: {exc!r}", flush=True)
+        return _ack(conn, "", False, "error:internal error", None)
+
+
+def _handle_text(conn: Conn, text: str) -> dict[str, Any]:
     if len(text) > MAX_FRAME_CHARS:
         return _ack(conn, "", False, "error:message too large", None)
     try:
