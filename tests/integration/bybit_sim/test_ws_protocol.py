@@ -1,6 +1,7 @@
 """The WebSocket op protocol at the frame level: auth outcomes, ping/pong shapes, refusals of bad input."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -77,3 +78,17 @@ async def test_malformed_frames_get_errors_and_the_connection_survives(venue: Ve
             assert answer["success"] is False
         still = await _ask(ws, json.dumps({"op": "ping"}))
         assert still["ret_msg"] == "pong"
+
+
+async def test_silent_clients_are_dropped_after_the_idle_timeout() -> None:
+    with VenueProcess([("idle-key", "idle-secret")], extra_args=["--idle-timeout-s", "1"]) as venue:
+        async with websockets.connect(venue.ws_public_url, ping_interval=None) as quiet, \
+                websockets.connect(venue.ws_public_url, ping_interval=None) as chatty:
+            closed = asyncio.ensure_future(quiet.wait_closed())
+            for _ in range(40):
+                if closed.done():
+                    break
+                assert (await _ask(chatty, json.dumps({"op": "ping"})))["ret_msg"] == "pong"
+                await asyncio.sleep(0.1)
+            assert closed.done() and quiet.close_code == 1000
+            assert (await _ask(chatty, json.dumps({"op": "ping"})))["ret_msg"] == "pong"
