@@ -21,7 +21,8 @@ from services.bybit_sim.render import execution_ws, order_ws, position_ws, walle
 from services.bybit_sim.state import FORMAT_VERSION, account_from_doc, account_to_doc, write_state
 from services.bybit_sim.ws import Hub
 
-WARMUP_MS = 7 * 86_400_000  # venue time starts a week into the data so klines have history
+WARMUP_MS = 7 * 86_400_000
+dumps = json.JSONEncoder(separators=(",", ":")).encode  # compact, as Bybit sends  # venue time starts a week into the data so klines have history
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class Venue:
                 rows = self._rows(topic, objs)
                 for i in range(0, len(rows), rows_per_frame):
                     chunk = rows[i:i + rows_per_frame]
-                    frame = json.dumps({"id": self.frame_id(), "topic": topic, "creationTime": now, "data": chunk})
+                    frame = dumps({"id": self.frame_id(), "topic": topic, "creationTime": now, "data": chunk})
                     self.hub.push_private(api_key, topic, frame)
                 if topic == "execution":
                     self._push_fast(api_key, objs, now, rows_per_frame)
@@ -159,7 +160,7 @@ class Venue:
             return
         fast = [self._fast_row(e) for e in objs if e.exec_type == "Trade"]
         for i in range(0, len(fast), rows_per_frame):
-            frame = json.dumps({"topic": "execution.fast", "creationTime": now, "data": fast[i:i + rows_per_frame]})
+            frame = dumps({"topic": "execution.fast", "creationTime": now, "data": fast[i:i + rows_per_frame]})
             self.hub.push_private(api_key, "execution.fast", frame)
 
     @staticmethod
@@ -185,7 +186,14 @@ class Venue:
 
     def run_engine(self, events: list[Event]) -> list[Event]:
         """Freeze mutable rows at event time so pushes show each intermediate state."""
-        wants = self.hub.wants
+        wanted: dict[tuple[str, str], bool] = {}
+
+        def wants(api_key: str, topic: str) -> bool:
+            key = (api_key, topic)
+            if key not in wanted:
+                wanted[key] = self.hub.wants(api_key, topic)
+            return wanted[key]
+
         return [Event(e.api_key, e.topic, copy.copy(e.obj))
                 if isinstance(e.obj, (Order, Position)) and wants(e.api_key, e.topic) else e
                 for e in events]
