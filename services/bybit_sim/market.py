@@ -64,6 +64,7 @@ class Market:
         self.pins: dict[str, Decimal] = {}
         self.funding_rate = Decimal("0.0001")
         self._stats_cache: dict[tuple[str, int], Ohlcv] = {}
+        self._now_cache: dict[str, tuple[int, Decimal]] = {}
 
     @classmethod
     def replay(cls, clock: VenueClock) -> Market:
@@ -76,7 +77,13 @@ class Market:
         pinned = self.pins.get(symbol)
         if pinned is not None:
             return pinned
-        return self.paths[symbol].price_at(self.clock.now() if venue_ms is None else venue_ms)
+        if venue_ms is not None:
+            return self.paths[symbol].price_at(venue_ms)
+        now = self.clock.now()
+        cached = self._now_cache.get(symbol)
+        if cached is None or cached[0] != now:
+            cached = self._now_cache[symbol] = (now, self.paths[symbol].price_at(now))
+        return cached[1]
 
     def candle(self, symbol: str, interval: str, start_ms: int, upto_ms: int) -> tuple[Ohlcv, int]:
         """The candle of `interval` starting at start_ms, as seen at venue time upto_ms; and its end (ms)."""

@@ -68,6 +68,12 @@ class Order:
     cancel_type: str = "UNKNOWN"
     reject_reason: str = "EC_NoError"
 
+    def snapshot(self) -> Order:
+        """A detached copy (cheaper than dataclasses.replace on the push path)."""
+        clone = object.__new__(Order)
+        clone.__dict__.update(self.__dict__)
+        return clone
+
     @property
     def leaves_qty(self) -> Decimal:
         if self.status not in ACTIVE_STATUSES:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import itertools
 import json
 import os
@@ -185,7 +184,8 @@ class Venue:
         return [wallet_ws(self.engine, acct)]
 
     def run_engine(self, events: list[Event]) -> list[Event]:
-        """Freeze mutable rows at event time so pushes show each intermediate state."""
+        """Freeze order rows at event time so pushes show each intermediate state (a position frame
+        carries only the latest state per symbol, so positions need no copy)."""
         wanted: dict[tuple[str, str], bool] = {}
 
         def wants(api_key: str, topic: str) -> bool:
@@ -194,8 +194,8 @@ class Venue:
                 wanted[key] = self.hub.wants(api_key, topic)
             return wanted[key]
 
-        return [Event(e.api_key, e.topic, copy.copy(e.obj))
-                if isinstance(e.obj, (Order, Position)) and wants(e.api_key, e.topic) else e
+        return [Event(e.api_key, e.topic, e.obj.snapshot())
+                if e.topic == "order" and wants(e.api_key, e.topic) else e
                 for e in events]
 
     # ------------------------------------------------------------------ operations used by REST and admin
