@@ -44,7 +44,9 @@ class VenueProcess:
         self.partial_fills = partial_fills
         self.extra_args = list(extra_args)
         self.host = host
+        self._port_chosen = port is None
         self.port = port or free_port(host)
+        self._started_once = False
         self.log_path = Path(self._tmp.name) / "venue.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -78,8 +80,25 @@ class VenueProcess:
         return cmd + self.extra_args
 
     def start(self, timeout_s: float = 30.0) -> VenueProcess:
+        """Start and wait for readiness; a first start on an auto-picked port retries on another if taken."""
+        attempts = 3 if self._port_chosen and not self._started_once else 1
+        for attempt in range(attempts):
+            try:
+                self._start_once(timeout_s)
+                self._started_once = True
+                return self
+            except RuntimeError:
+                if attempt == attempts - 1 or "address already in use" not in self._log_tail().lower():
+                    raise
+                self.port = free_port(self.host)
+        return self
+
+    def _log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+
+    def _start_once(self, timeout_s: float) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            return self
+            return
         log = open(self.log_path, "ab")
         offset = self.log_path.stat().st_size
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -90,13 +109,12 @@ class VenueProcess:
             with open(self.log_path, "rb") as fh:
                 fh.seek(offset)
                 if READY_MARKER.encode() in fh.read():
-                    return self
+                    return
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
-        tail = self.log_path.read_text(errors="replace")[-2000:]
         self.kill()
-        raise RuntimeError(f"bybit_sim did not become ready on port {self.port}: {tail}")
+        raise RuntimeError(f"bybit_sim did not become ready on port {self.port}: {self._log_tail()}")
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Graceful stop: the venue writes its state file before exiting."""

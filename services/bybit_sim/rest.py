@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from aiohttp import web
 
 from services.bybit_sim.engine import OrderRequest
@@ -17,6 +18,8 @@ from services.bybit_sim.models import Account, VenueError
 from services.bybit_sim.queries import Params, bad, list_executions, list_open_orders, list_order_history
 from services.bybit_sim.render import instrument_row, position_rest, wallet_rest
 from shared.bybit.auth import sign_rest, signatures_equal, timestamp_accepted
+
+log = structlog.get_logger()
 
 if TYPE_CHECKING:
     from services.bybit_sim.venue import Venue
@@ -298,5 +301,5 @@ async def serve_rest(request: web.Request, venue: Venue) -> web.StreamResponse:
     except VenueError as err:
         return error_response(err, headers)
     except Exception as exc:  # a venue bug must look like Bybit's server error, not kill the request loop
-        print(f"bybit_sim: internal error on {request.path}: {exc!r}", flush=True)
+        log.error("rest_internal_error", path=request.path, error=repr(exc))
         return error_response(VenueError(10016, "Internal system error."), headers)

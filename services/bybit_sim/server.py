@@ -5,6 +5,7 @@ import asyncio
 import signal
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from services.bybit_sim.admin import ADMIN_ROUTES, admin_handler
@@ -12,6 +13,9 @@ from services.bybit_sim.rest import MAX_BODY_BYTES, serve_rest
 from services.bybit_sim.state import read_state
 from services.bybit_sim.venue import AccountSpec, Venue, VenueConfig
 from services.bybit_sim.ws import serve_ws
+from shared.log import configure_logging, register_secret
+
+log = structlog.get_logger()
 
 
 def build_app(venue: Venue) -> web.Application:
@@ -35,20 +39,25 @@ def build_app(venue: Venue) -> web.Application:
 
 
 async def run_server(config: VenueConfig, accounts: list[AccountSpec], host: str, port: int) -> None:
+    configure_logging("bybit_sim")
     state: dict[str, Any] | None = read_state(config.state_file) if config.state_file else None
     venue = Venue(config, accounts, state)
+    register_secret(*(a.secret for a in venue.engine.accounts.values()))
     runner = web.AppRunner(build_app(venue), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     venue.start()
     bound = runner.addresses[0][1] if runner.addresses else port
-    print(f"bybit_sim ready on {host}:{bound} accounts={len(venue.engine.accounts)}", flush=True)
+    print(f"bybit_sim ready on {host}:{bound} accounts={len(venue.engine.accounts)}", flush=True)  # handles wait for it
+    log.info("venue_ready", host=host, port=bound, accounts=len(venue.engine.accounts), speed=config.speed,
+             seed=config.seed, state_file=str(config.state_file) if config.state_file else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    venue.snapshot()
+    path = venue.snapshot()
+    log.info("venue_stopping", snapshot=str(path) if path else None)
     await venue.stop()
     await runner.cleanup()

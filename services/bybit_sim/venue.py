@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from services.bybit_sim.engine import Engine, Event, FeeSchedule, OrderRequest
 from services.bybit_sim.faults import FaultBook
 from services.bybit_sim.instruments import INSTRUMENTS
@@ -19,6 +21,8 @@ from services.bybit_sim.ratelimit import RateLimits
 from services.bybit_sim.render import execution_ws, order_ws, position_ws, wallet_ws
 from services.bybit_sim.state import FORMAT_VERSION, account_from_doc, account_to_doc, write_state
 from services.bybit_sim.ws import Hub
+
+log = structlog.get_logger()
 
 WARMUP_MS = 7 * 86_400_000
 dumps = json.JSONEncoder(separators=(",", ":")).encode  # compact, as Bybit sends  # venue time starts a week into the data so klines have history
@@ -244,7 +248,7 @@ class Venue:
                     ticker_last_ms = now
                     self._push_tickers(now)
             except Exception as exc:  # a bad tick must not stop the venue's clock
-                print(f"bybit_sim tick error: {exc!r}", flush=True)
+                log.error("tick_error", error=repr(exc))
 
     def _push_klines(self, last: dict[str, int], venue_now: int, now: int) -> None:
         for topic in self.hub.public_topics("kline."):

@@ -9,11 +9,14 @@ import socket
 import struct
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from aiohttp import WSMsgType, web
 
 from services.bybit_sim.instruments import INSTRUMENTS
 from services.bybit_sim.market import INTERVALS, wall_ms
 from shared.bybit.auth import sign_ws_auth, signatures_equal
+
+log = structlog.get_logger()
 
 if TYPE_CHECKING:
     from services.bybit_sim.venue import Venue
@@ -248,7 +251,7 @@ def handle_text(conn: Conn, text: str) -> dict[str, Any]:
     try:
         return _handle_text(conn, text)
     except Exception as exc:  # a venue bug answers like Bybit's server error and keeps the connection
-        print(f"bybit_sim: internal error on a WebSocket frame: {exc!r}", flush=True)
+        log.error("ws_internal_error", error=repr(exc))
         return _ack(conn, "", False, "error:internal error", None)
 
 
