@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import structlog
@@ -31,6 +32,7 @@ class BotOutcome:
     tally: RunTally
     seconds: float
     error: str | None = None
+    fetch_seconds: float | None = None  # until the last page was read (the rest is the listener committing)
 
 
 @dataclass
@@ -39,6 +41,7 @@ class BotPlan:
     windows: list[Window]
     tally: RunTally
     resumed: bool
+    last_page_at: float = 0.0
 
 
 async def _plan(ctx: Context, run_id: str, bot_id: str, symbol: str | None, months: int,
@@ -61,18 +64,27 @@ async def _one_window(ctx: Context, client: AccountClient, producer: IngestProdu
     bot_id, symbol, tally = plan.spec.bot_id, plan.spec.symbol, plan.tally
     futures: list[asyncio.Future[BatchResult]] = []
     pages = fetched = 0
+    pending: list[dict[str, Any]] = []
+    known = 0
     async with fetch_slots:
         async for rows in client.execution_pages(window, symbol):
             pages += 1
             tally.pages += 1
-            if rows:
-                fetched += len(rows)
-                tally.fetched += len(rows)
-                progress.add_executions(len(rows))
-                futures.append(await producer.send(bot_id, rows))
+            fetched += len(rows)
+            tally.fetched += len(rows)
+            progress.add_executions(len(rows))
+            present = await ctx.store.present_exec_ids([r["execId"] for r in rows]) if rows else set()
+            known += len(present)
+            pending.extend(r for r in rows if r["execId"] not in present)  # the listener gets only what is new
+            if len(pending) >= ctx.settings.batch_rows:  # fewer, larger commits for the listener
+                futures.append(await producer.send(bot_id, pending))
+                pending = []
+    if pending:
+        futures.append(await producer.send(bot_id, pending))
+    plan.last_page_at = max(plan.last_page_at, time.monotonic())
     results = await asyncio.gather(*futures)
     inserted = sum(r.inserted for r in results)
-    present = sum(r.duplicates for r in results)
+    present = known + sum(r.duplicates for r in results)
     rejected = sum(r.rejected for r in results)
     tally.inserted += inserted
     tally.already_present += present
@@ -105,7 +117,8 @@ async def _run_bot(ctx: Context, client: AccountClient, producer: IngestProducer
     status = "ok" if plan.tally.windows_done == plan.tally.windows_total else "partial"
     error = None if status == "ok" else f"{plan.tally.rejected} rows rejected by the listener (see trading.dead_letters)"
     await ctx.store.finish_run(plan.spec, plan.tally, status, error)
-    return BotOutcome(plan.spec.bot_id, status, plan.tally, time.monotonic() - t0, error)
+    fetch_s = (plan.last_page_at or time.monotonic()) - t0
+    return BotOutcome(plan.spec.bot_id, status, plan.tally, time.monotonic() - t0, error, fetch_s)
 
 
 async def check_instrument(client: AccountClient, symbol: str) -> None:

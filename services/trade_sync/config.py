@@ -11,6 +11,7 @@ class TradeSyncSettings(BaseSettings):
     interval_s: int = Field(600, ge=10, le=86_400, validation_alias="TRADE_SYNC_INTERVAL_S")
     sync_hours: int = Field(24, ge=1, le=24 * 30, validation_alias="TRADE_SYNC_WINDOW_HOURS")
     windows_in_flight: int = Field(4, ge=1, le=16, validation_alias="TRADE_SYNC_WINDOWS_IN_FLIGHT")
+    batch_rows: int = Field(900, ge=1, le=5000, validation_alias="TRADE_SYNC_BATCH_ROWS")
     ingest_timeout_s: float = Field(120.0, gt=0, le=3600, validation_alias="TRADE_SYNC_INGEST_TIMEOUT_S")
     max_attempts: int = Field(8, ge=1, le=50, validation_alias="TRADE_SYNC_MAX_ATTEMPTS")
     lock_ttl_s: int = Field(60, ge=5, le=3600, validation_alias="TRADE_SYNC_LOCK_TTL_S")

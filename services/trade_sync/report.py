@@ -48,6 +48,7 @@ def sync_table(outcomes: Sequence[BotOutcome], skipped: Sequence[str] = ()) -> s
 
 def outcome_json(o: BotOutcome) -> dict[str, Any]:
     return {"bot_id": o.bot_id, "status": o.status, "seconds": round(o.seconds, 3), "error": o.error,
+            "fetch_seconds": None if o.fetch_seconds is None else round(o.fetch_seconds, 3),
             **o.tally.as_dict()}
 
 
