@@ -136,7 +136,7 @@ async def _perf(reports: Reports) -> str:
     return format_performance(await reports.performance())
 
 
-async def listener_batch_cost(stack, batches: int = 50) -> None:  # type: ignore[no-untyped-def]
+def listener_batch_cost(stack, batches: int = 50) -> None:  # type: ignore[no-untyped-def]
     """What the trigger adds to the listener's commits: 100-row batches appended after the seed."""
     with psycopg.connect(stack.db.dsn("listener"), prepare_threshold=None, autocommit=True) as conn:
         base = conn.execute("SELECT count(*) FROM trading.fills WHERE exec_id LIKE 'bench-%%'").fetchone()[0]
@@ -152,14 +152,41 @@ async def listener_batch_cost(stack, batches: int = 50) -> None:  # type: ignore
               f"the seed grew by {batches * 120:,} rows)")
 
 
+def backfill_cost(stack, n: int, batch: int = 100) -> None:  # type: ignore[no-untyped-def]
+    """The worst realistic order: a REST backfill of one (bot, symbol) arriving newest page first.
+    Each page is older than everything already applied, so each one replays from the last flat
+    point before it to the newest fill; the total is compared with the same rows in order."""
+    sql = SEED_SQL.replace("'bench-' || n", "%s || n").replace("'bench-o-' || (n / 5)", "'bf-o-' || (n / 5)")
+    sql = sql.replace("FROM generate_series(%s::bigint, %s::bigint) n) a", "FROM generate_series(%s::bigint, %s::bigint) n) a WHERE pair = 0")
+    with psycopg.connect(stack.db.dsn("listener"), prepare_threshold=None, autocommit=True) as conn:
+        span = n * 60  # pair 0 is every 60th row of the generator
+        results = {}
+        for label, prefix, order in (("in order", "bf-in-", 1), ("newest page first", "bf-rev-", -1)):
+            pages = list(range(1, span + 1, batch * 60))
+            if order < 0:
+                pages.reverse()
+            t0 = time.perf_counter()
+            for start in pages:
+                conn.execute(sql, (prefix, start, min(span, start + batch * 60 - 1)))
+            results[label] = time.perf_counter() - t0
+            with psycopg.connect(stack.db.dsn("owner", direct=True), autocommit=True) as owner:
+                owner.execute("DELETE FROM trading.fills WHERE exec_id LIKE %s", (prefix + "%",))
+        print(f"{n:,} fills of one (bot, symbol) in pages of {batch}: in order {results['in order']:.1f} s, "
+              f"newest page first {results['newest page first']:.1f} s (trigger included)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fills", type=int, default=1_000_000)
     ap.add_argument("--iterations", type=int, default=30)
     ap.add_argument("--skip-seed", action="store_true")
+    ap.add_argument("--backfill", type=int, default=0, help="only time a newest-first backfill of this many fills")
     ap.add_argument("--insert-cost", action="store_true", help="also time 120-row inserts after the seed")
     args = ap.parse_args()
     stack = start_test_stack()
+    if args.backfill:
+        backfill_cost(stack, args.backfill)
+        return 0
     if not args.skip_seed:
         seed(stack.db.dsn("listener"), args.fills)
     asyncio.run(measure(stack, args.iterations))

@@ -39,11 +39,23 @@ WITH d AS (
 """
 _SUMS = """sum(trades)::bigint, sum(volume), sum(realised), sum(fees), sum(funding), sum(trips)::bigint,
            sum(wins)::bigint, sum(losses)::bigint, sum(gross_win), sum(gross_loss), sum(holding_s)"""
-_BY_PAIR_SQL = _DAILY_CTE + f"""
-SELECT bot_id, symbol, {_SUMS} FROM d WHERE (%(since)s::date IS NULL OR day >= %(since)s)
- GROUP BY bot_id, symbol"""
+# Per (bot, symbol) over the days from `since` on: realised = the cash flow of those days + the open
+# cost now - the open cost at the end of the last day before `since` (no window function needed).
+_BY_PAIR_SQL = """
+SELECT d.bot_id, d.symbol, sum(d.trades)::bigint, sum(d.volume),
+       sum(d.cash) + s.open_cost - COALESCE((
+           SELECT p.open_cost_eod FROM trading.pnl_daily p
+            WHERE p.bot_id = d.bot_id AND p.symbol = d.symbol AND p.day < %(since)s::date
+            ORDER BY p.day DESC LIMIT 1), 0),
+       sum(d.fees), sum(d.funding), sum(d.trips)::bigint, sum(d.wins)::bigint, sum(d.losses)::bigint,
+       sum(d.gross_win), sum(d.gross_loss), sum(d.holding_s)
+  FROM trading.pnl_daily d JOIN trading.pnl_state s ON s.bot_id = d.bot_id AND s.symbol = d.symbol
+ WHERE (%(bot)s::text IS NULL OR d.bot_id = %(bot)s) AND (%(since)s::date IS NULL OR d.day >= %(since)s)
+ GROUP BY d.bot_id, d.symbol, s.open_cost"""
 _BY_DAY_SQL = _DAILY_CTE + f"""
-SELECT day, {_SUMS} FROM d WHERE (%(since)s::date IS NULL OR day >= %(since)s) GROUP BY day ORDER BY day"""
+SELECT day, {_SUMS} FROM d
+ WHERE (%(since)s::date IS NULL OR day >= %(since)s) AND (%(until)s::date IS NULL OR day <= %(until)s)
+ GROUP BY day ORDER BY day"""
 
 
 def _totals_trips(row: tuple[Any, ...]) -> tuple[PnlTotals, TripStats]:
@@ -199,8 +211,8 @@ class Reports:
             unrealised=await self._unrealised(bot_id),
         )
 
-    async def _days(self, bot_id: str | None, since: date | None) -> list[DayPnl]:
-        rows = await self._rows(_BY_DAY_SQL, {"bot": bot_id, "since": since})
+    async def _days(self, bot_id: str | None, since: date | None, until: date | None = None) -> list[DayPnl]:
+        rows = await self._rows(_BY_DAY_SQL, {"bot": bot_id, "since": since, "until": until})
         return [DayPnl(r[0], *_totals_trips(r[1:])) for r in rows]
 
     async def performance(self, bot_id: str | None = None) -> PerformanceReport:
@@ -208,8 +220,8 @@ class Reports:
         return PerformanceReport(bot_id, performance(days), await self._unrealised(bot_id))
 
     async def daily(self, n_days: int, bot_id: str | None = None, now: datetime | None = None) -> DailyReport:
-        since = window_start("today", now or datetime.now(timezone.utc))
-        assert since is not None
-        first = date.fromordinal(since.toordinal() - (n_days - 1))
-        days = await self._days(bot_id, first)
+        today = window_start("today", now or datetime.now(timezone.utc))
+        assert today is not None
+        first = date.fromordinal(today.toordinal() - (n_days - 1))
+        days = await self._days(bot_id, first, today)
         return DailyReport(bot_id, tuple(reversed(days)))
