@@ -95,6 +95,7 @@ class Venue:
         self._gen_ids = itertools.count(1)
         self._frame_ids = itertools.count(1)
         self._frame_prefix = os.urandom(4).hex()
+        self._market_trade_n = 0
         self.last_funding_mark = clock.now() // FUNDING_INTERVAL_MS
         self.last_prices: dict[str, Decimal] = {}
         if state is not None:
@@ -137,6 +138,7 @@ class Venue:
         """Group events per account and topic into Bybit private frames and queue them."""
         if not events:
             return
+        self._push_public_trades([e.obj for e in events if e.topic == "execution"])
         grouped: dict[str, dict[str, list[Any]]] = {}
         for ev in events:
             if not self.hub.has_private(ev.api_key):
@@ -165,6 +167,35 @@ class Venue:
         for i in range(0, len(fast), rows_per_frame):
             frame = dumps({"topic": "execution.fast", "creationTime": now, "data": fast[i:i + rows_per_frame]})
             self.hub.push_private(api_key, "execution.fast", frame)
+
+    def _push_public_trades(self, executions: list[Execution]) -> None:
+        """Taker fills of the venue's accounts are the market's trades on `publicTrade.{symbol}`."""
+        by_symbol: dict[str, list[dict[str, Any]]] = {}
+        for e in executions:
+            if e.exec_type == "Trade" and not e.is_maker and self.hub.public.get(f"publicTrade.{e.symbol}"):
+                inst = INSTRUMENTS[e.symbol]
+                by_symbol.setdefault(e.symbol, []).append(
+                    {"T": e.exec_time_ms, "s": e.symbol, "S": e.side, "v": inst.qty_str(e.exec_qty),
+                     "p": inst.price_str(e.exec_price), "L": "PlusTick" if e.side == "Buy" else "MinusTick",
+                     "i": e.exec_id, "BT": False})
+        for symbol, rows in by_symbol.items():
+            self.push_trades(symbol, rows)
+
+    def push_trades(self, symbol: str, rows: list[dict[str, Any]]) -> None:
+        topic = f"publicTrade.{symbol}"
+        self.hub.push_public(topic, dumps({"topic": topic, "type": "snapshot", "ts": wall_ms(), "data": rows}))
+
+    def _push_market_trades(self, symbol: str, price: Decimal, previous: Decimal | None, now: int) -> None:
+        """The replayed path moving is the rest of the market trading: one trade per price change."""
+        if not self.hub.public.get(f"publicTrade.{symbol}"):
+            return
+        inst = INSTRUMENTS[symbol]
+        side = "Buy" if previous is None or price >= previous else "Sell"
+        self._market_trade_n += 1
+        trade_id = f"{self._frame_prefix}-{self._market_trade_n}"
+        self.push_trades(symbol, [{"T": now, "s": symbol, "S": side, "v": inst.qty_str(inst.min_qty * 10),
+                                   "p": inst.price_str(price), "L": "PlusTick" if side == "Buy" else "MinusTick",
+                                   "i": trade_id, "BT": False}])
 
     @staticmethod
     def _fast_row(e: Execution) -> dict[str, Any]:
@@ -233,8 +264,10 @@ class Venue:
                 events: list[Event] = []
                 for symbol in INSTRUMENTS:
                     price = self.market.price(symbol, venue_now)
-                    if self.last_prices.get(symbol) != price:
+                    previous = self.last_prices.get(symbol)
+                    if previous != price:
                         self.last_prices[symbol] = price
+                        self._push_market_trades(symbol, price, previous, now)
                         events += self.engine.on_price(symbol, price, now)
                 mark = venue_now // FUNDING_INTERVAL_MS
                 if mark > self.last_funding_mark:

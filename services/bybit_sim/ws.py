@@ -30,7 +30,7 @@ def valid_public_topic(topic: str) -> bool:
     parts = topic.split(".")
     if len(parts) == 3 and parts[0] == "kline":
         return parts[1] in INTERVALS and parts[2] in INSTRUMENTS
-    return len(parts) == 2 and parts[0] == "tickers" and parts[1] in INSTRUMENTS
+    return len(parts) == 2 and parts[0] in ("tickers", "publicTrade") and parts[1] in INSTRUMENTS
 
 
 class Conn:

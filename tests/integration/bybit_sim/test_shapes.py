@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "bybit_v5"
 KEY, SECRET = "shape-key", "shape-secret"
 
-EXTRA_EXEC = {"execPnl"}
+EXTRA_EXEC = {"execPnl"}  # Bybit's closed PnL per execution
 EXTRA_WALLET = {"accountType", "totalPerpUPL"}
 EXTRA_WALLET_COIN = {"usdValue", "unrealisedPnl", "cumRealisedPnl", "bonus", "locked", "collateralSwitch",
                      "marginCollateral"}
@@ -100,7 +100,8 @@ async def test_every_answer_and_frame_matches_its_sample(venue: VenueProcess, ad
     auth = json.dumps({"op": "auth", "args": [KEY, expires, sign_ws_auth(SECRET, expires)]})
     sub_private = json.dumps({"op": "subscribe", "req_id": "sub-1",
                               "args": ["execution", "execution.fast", "order", "position", "wallet"]})
-    sub_public = json.dumps({"op": "subscribe", "req_id": "sub-2", "args": ["kline.5.BTCUSDT", "tickers.BTCUSDT"]})
+    sub_public = json.dumps({"op": "subscribe", "req_id": "sub-2", "args": ["kline.5.BTCUSDT", "tickers.BTCUSDT",
+                                                                      "publicTrade.BTCUSDT"]})
     bad_auth = json.dumps({"op": "auth", "args": ["nobody", expires, "00"]})
     tasks = [asyncio.create_task(_collect(venue.ws_private_url, [auth, sub_private], private, stop)),
              asyncio.create_task(_collect(venue.ws_public_url, [sub_public, json.dumps(
@@ -138,6 +139,9 @@ async def test_every_answer_and_frame_matches_its_sample(venue: VenueProcess, ad
         assert_shape(frame, sample("ws_account_wallet"), {"data[]": EXTRA_WALLET, "coin[]": EXTRA_WALLET_COIN})
     assert_shape(public.first(lambda f: f.get("topic") == "kline.5.BTCUSDT"), sample("ws_kline"))
     assert_shape(public.first(lambda f: f.get("topic") == "tickers.BTCUSDT"), sample("ws_ticker_linear"))
+    taker = public.first(lambda f: f.get("topic") == "publicTrade.BTCUSDT"
+                         and len(f["data"][0]["i"]) == 36)  # the account's own taker fill
+    assert_shape(taker, sample("ws_public_trade"), {"data[]": {"L"}})
 
     # REST answers
     executions = http.get_executions(category="linear", symbol="BTCUSDT")
