@@ -334,7 +334,11 @@ class Engine:
                 qty = min(qty, half)
             if order.reduce_only:
                 qty = min(qty, self._closing_capacity(acct.position(symbol), order.side))
-                if qty == 0:
+                if qty == 0:  # the position flipped or closed since: it can no longer reduce anything
+                    order.status = "PartiallyFilledCanceled" if order.cum_qty else "Cancelled"
+                    order.cancel_type, order.updated_ms = "CancelByReduceOnly", now_ms
+                    self._sync(acct, order)
+                    events.append(Event(acct.api_key, "order", order))
                     continue
             self._fill(acct, order, inst, qty, order.price, True, now_ms, events)
         return events

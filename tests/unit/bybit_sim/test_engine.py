@@ -125,6 +125,17 @@ def test_reduce_only_is_capped_and_refused_when_flat() -> None:
     assert order.cancel_type == "CancelByReduceOnly" and engine.accounts["a"].position("BTCUSDT").size == 0
 
 
+def test_resting_reduce_only_is_cancelled_once_the_position_flipped() -> None:
+    engine, _ = _engine()
+    engine.create_order("a", _mkt("Buy", "0.100"), T)
+    req = OrderRequest("BTCUSDT", "Sell", "Limit", D("0.100"), D("51000"), "GTC", True, "ro")
+    resting, _ = engine.create_order("a", req, T)
+    engine.create_order("a", _mkt("Sell", "0.300"), T + 1)  # flips to short 0.2
+    events = engine.on_price("BTCUSDT", D("51000"), T + 2)
+    assert resting.status == "Cancelled" and resting.cancel_type == "CancelByReduceOnly"
+    assert [e.topic for e in events] == ["order"] and resting.order_id not in engine.accounts["a"].resting
+
+
 def test_duplicate_link_id_and_insufficient_balance() -> None:
     engine, _ = _engine(balance="100")
     engine.create_order("a", _mkt("Buy", "0.001", "x-1"), T)
