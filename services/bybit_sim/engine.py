@@ -78,7 +78,6 @@ class Engine:
             acct.resting.pop(order.order_id, None)
             self.book[order.symbol].pop(order.order_id, None)
 
-    # ------------------------------------------------------------------ helpers
     def next_seq(self, symbol: str) -> int:
         self.seqs[symbol] += 1
         return self.seqs[symbol]
@@ -136,7 +135,6 @@ class Engine:
         raw = pos.avg_price * (1 + inv - MMR)
         return (raw / inst.tick_size).to_integral_value(ROUND_FLOOR) * inst.tick_size
 
-    # ------------------------------------------------------------------ orders
     def create_order(self, api_key: str, req: OrderRequest, now_ms: int) -> tuple[Order, list[Event]]:
         acct = self.account(api_key)
         inst = INSTRUMENTS[req.symbol]
@@ -315,7 +313,6 @@ class Engine:
         pos.leverage, pos.updated_ms = leverage, now_ms
         return [Event(api_key, "position", pos)]
 
-    # ------------------------------------------------------------------ market moves
     def on_price(self, symbol: str, price: Decimal, now_ms: int) -> list[Event]:
         """Fill resting limit orders the price has crossed, best price first, then oldest first."""
         inst = INSTRUMENTS[symbol]

@@ -44,7 +44,6 @@ def error_response(err: VenueError, headers: dict[str, str] | None = None, statu
     return web.json_response(envelope({}, err.ret_code, err.ret_msg), headers=headers, status=status)
 
 
-# ---------------------------------------------------------------------- market (public)
 def market_time(venue: Venue, p: Params) -> dict[str, Any]:
     now_ns = wall_ms() * 1_000_000
     return {"timeSecond": str(now_ns // 1_000_000_000), "timeNano": str(now_ns)}
@@ -84,7 +83,6 @@ def market_instruments(venue: Venue, p: Params) -> dict[str, Any]:
     return {"list": rows, "nextPageCursor": ""}
 
 
-# ---------------------------------------------------------------------- trading (signed)
 def _qty(p: Params, inst: Instrument, order_type: str) -> Decimal:
     qty = p.decimal("qty", required=True)
     if qty <= 0 or not inst.on_step(qty):

@@ -5,7 +5,7 @@ import asyncio
 import itertools
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,10 @@ import structlog
 
 from services.bybit_sim.engine import Engine, Event, FeeSchedule, OrderRequest
 from services.bybit_sim.faults import FaultBook
+from services.bybit_sim.generate import Generation, parse_generation, run_generation
 from services.bybit_sim.instruments import INSTRUMENTS
 from services.bybit_sim.market import FUNDING_INTERVAL_MS, Market, VenueClock, interval_next, interval_start, wall_ms
-from services.bybit_sim.models import Account, Execution, Order, Position, VenueError
+from services.bybit_sim.models import Account, Execution, Order, Position
 from services.bybit_sim.ratelimit import RateLimits
 from services.bybit_sim.render import execution_ws, order_ws, position_ws, wallet_ws
 from services.bybit_sim.state import FORMAT_VERSION, account_from_doc, account_to_doc, write_state
@@ -24,8 +25,8 @@ from services.bybit_sim.ws import Hub
 
 log = structlog.get_logger()
 
-WARMUP_MS = 7 * 86_400_000
-dumps = json.JSONEncoder(separators=(",", ":")).encode  # compact, as Bybit sends  # venue time starts a week into the data so klines have history
+WARMUP_MS = 7 * 86_400_000  # venue time starts a week into the data so klines have history
+dumps = json.JSONEncoder(separators=(",", ":")).encode  # compact, as Bybit sends
 
 
 @dataclass(frozen=True)
@@ -50,28 +51,6 @@ class VenueConfig:
     idle_timeout_s: float = 600.0
     funding_rate: Decimal = Decimal("0.0001")
     ack_delay_ms: int = 50
-
-
-@dataclass
-class Generation:
-    id: str
-    api_key: str
-    count: int
-    rate_per_s: float
-    symbols: list[str]
-    prefix: str
-    rows_per_frame: int
-    done: int = 0
-    state: str = "running"
-    error: str = ""
-    started_ms: int = 0
-    finished_ms: int = 0
-    task: asyncio.Task | None = field(default=None, repr=False)
-
-    def status(self) -> dict[str, Any]:
-        return {"id": self.id, "api_key": self.api_key, "count": self.count, "done": self.done,
-                "rate_per_s": self.rate_per_s, "symbols": self.symbols, "state": self.state, "error": self.error,
-                "started_ms": self.started_ms, "finished_ms": self.finished_ms}
 
 
 class Venue:
@@ -105,7 +84,6 @@ class Venue:
                 self.engine.accounts[spec.api_key] = Account(spec.api_key, spec.secret, spec.balance)
         self._tasks: list[asyncio.Task] = []
 
-    # ------------------------------------------------------------------ state
     def _load(self, doc: dict[str, Any]) -> None:
         for a in doc["accounts"]:
             acct = account_from_doc(a)
@@ -130,7 +108,6 @@ class Venue:
         write_state(path, self.snapshot_doc())
         return path
 
-    # ------------------------------------------------------------------ pushes
     def frame_id(self) -> str:
         return f"{self._frame_prefix}{next(self._frame_ids):012d}"
 
@@ -233,16 +210,20 @@ class Venue:
                 if e.topic == "order" and wants(e.api_key, e.topic) else e
                 for e in events]
 
-    # ------------------------------------------------------------------ operations used by REST and admin
     def create_order(self, api_key: str, req: OrderRequest) -> Order:
         order, events = self.engine.create_order(api_key, req, wall_ms())
         self.publish(self.run_engine(events))
         return order
 
-    # ------------------------------------------------------------------ loops
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._tick_loop()), loop.create_task(self.hub.idle_sweeper())]
+
+    def start_generation(self, body: Any) -> Generation:
+        gen = parse_generation(body, f"gen-{next(self._gen_ids)}", self.engine.accounts)
+        self.generations[gen.id] = gen
+        gen.task = asyncio.get_running_loop().create_task(run_generation(self, gen))
+        return gen
 
     async def stop(self) -> None:
         for g in self.generations.values():
@@ -307,63 +288,3 @@ class Venue:
             frame = {"topic": topic, "type": "snapshot", "data": self.market.ticker(symbol),
                      "cs": self.engine.seqs[symbol], "ts": now}
             self.hub.push_public(topic, json.dumps(frame))
-
-    # ------------------------------------------------------------------ generation
-    def start_generation(self, body: Any) -> Generation:
-        if not isinstance(body, dict):
-            raise VenueError(10001, "body must be a JSON object")
-        api_key = body.get("api_key")
-        if api_key not in self.engine.accounts:
-            raise VenueError(10003, "unknown api_key")
-        count, rate = body.get("count"), body.get("rate_per_s", 1000)
-        symbols = body.get("symbols", ["BTCUSDT"])
-        prefix = body.get("prefix", "sim")
-        rows_per_frame = body.get("rows_per_frame", 100)
-        if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
-            raise VenueError(10001, "count must be a positive integer")
-        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0:
-            raise VenueError(10001, "rate_per_s must be positive")
-        if not isinstance(symbols, list) or not symbols or any(s not in INSTRUMENTS for s in symbols):
-            raise VenueError(10001, f"symbols must be a non-empty list from {sorted(INSTRUMENTS)}")
-        if not isinstance(prefix, str) or not prefix or len(prefix) > 16:
-            raise VenueError(10001, "prefix must be a short string")
-        if not isinstance(rows_per_frame, int) or not 1 <= rows_per_frame <= 1000:
-            raise VenueError(10001, "rows_per_frame must be 1..1000")
-        gen = Generation(f"gen-{next(self._gen_ids)}", api_key, count, float(rate), symbols, prefix, rows_per_frame,
-                         started_ms=wall_ms())
-        self.generations[gen.id] = gen
-        gen.task = asyncio.get_running_loop().create_task(self._generate(gen))
-        return gen
-
-    async def _generate(self, gen: Generation) -> None:
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        acct = self.engine.accounts[gen.api_key]
-        try:
-            while gen.done < gen.count:
-                due = min(gen.count, int((loop.time() - t0) * gen.rate_per_s) + 1)
-                events: list[Event] = []
-                now = wall_ms()
-                while gen.done < due:
-                    n = gen.done
-                    symbol = gen.symbols[(n // 2) % len(gen.symbols)]
-                    inst = INSTRUMENTS[symbol]
-                    link = f"{gen.prefix}-gen-{n}"
-                    while link in acct.link_ids:
-                        link = f"{gen.prefix}-gen-{n}-{os.urandom(2).hex()}"
-                    req = OrderRequest(symbol, "Buy" if n % 2 == 0 else "Sell", "Market", inst.min_qty, None,
-                                       "IOC", False, link)
-                    _, evs = self.engine.create_order(gen.api_key, req, now)
-                    events += evs
-                    gen.done += 1
-                self.publish(self.run_engine(events), gen.rows_per_frame)
-                if gen.done < gen.count:
-                    await asyncio.sleep(0.005)
-            gen.state = "done"
-        except VenueError as exc:
-            gen.state, gen.error = "failed", f"{exc.ret_code} {exc.ret_msg}"
-        except asyncio.CancelledError:
-            gen.state = "cancelled"
-            raise
-        finally:
-            gen.finished_ms = wall_ms()

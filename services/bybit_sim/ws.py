@@ -166,7 +166,6 @@ class Hub:
             c.reset()
 
 
-# ---------------------------------------------------------------------- protocol
 def _ack(conn: Conn, op: str, success: bool, ret_msg: str, req_id: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"success": success, "ret_msg": ret_msg, "conn_id": conn.conn_id}
     if req_id is not None:
