@@ -62,7 +62,8 @@ def main() -> int:
     args = parser.parse_args()
     result = asyncio.run(run(args.count, args.rate, args.rows_per_frame, args.topics.split(",")))
     print(f"venue push: {result['rows']} executions in {result['seconds']:.2f} s on one private connection "
-          f"= {result['per_s']:,.0f} executions/s (target rate {args.rate:,.0f}/s, rows/frame <= {args.rows_per_frame}, "
+          f"= {result['per_s']:,.0f} executions/s (target rate {args.rate:,.0f}/s, "
+          f"rows/frame <= {args.rows_per_frame}, "
           f"topics {args.topics}, {result['frames']} frames, generator {result['generator_state']})")
     return 0
 

@@ -188,7 +188,8 @@ class VenueAdmin:
 
     # faults
     async def fault(self, kind: str, *, seconds: float | None = None, api_key: str | None = None,
-                    delay_ms: int | None = None, status: int | None = None, channel: str | None = None) -> dict[str, Any]:
+                    delay_ms: int | None = None, status: int | None = None,
+                    channel: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"kind": kind}
         for name, value in (("seconds", seconds), ("api_key", api_key), ("delay_ms", delay_ms), ("status", status),
                             ("channel", channel)):

@@ -74,10 +74,12 @@ def generate_account_history(spec: AccountSpec, months: int, executions: int, se
                 engine.partial_fills = False
                 offset = inst.tick_size * rng.randint(1, 20)
                 limit = price - offset if side == "Buy" else price + offset
-                engine.create_order(acct.api_key, OrderRequest(symbol, side, "Limit", qty, limit, "GTC", False, link), t)
+                req = OrderRequest(symbol, side, "Limit", qty, limit, "GTC", False, link)
+                engine.create_order(acct.api_key, req, t)
                 engine.on_price(symbol, limit, t)
             else:
-                engine.create_order(acct.api_key, OrderRequest(symbol, side, "Market", qty, None, "IOC", False, link), t)
+                req = OrderRequest(symbol, side, "Market", qty, None, "IOC", False, link)
+                engine.create_order(acct.api_key, req, t)
         except VenueError:
             continue
     engine.partial_fills = False

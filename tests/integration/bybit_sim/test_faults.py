@@ -128,7 +128,8 @@ async def test_reject_auth_rate_limit_and_5xx(venue: VenueProcess, admin: VenueA
         await admin.rate_limit(30, api_key=A_KEY)
         status, headers, body = await wallet(s, A_KEY, A_SECRET)
         assert (status, body["retCode"], body["retMsg"]) == (200, 10006, "Too many visits!")
-        assert headers["X-Bapi-Limit-Status"] == "0" and int(headers["X-Bapi-Limit-Reset-Timestamp"]) > time.time() * 1000
+        assert headers["X-Bapi-Limit-Status"] == "0"
+        assert int(headers["X-Bapi-Limit-Reset-Timestamp"]) > time.time() * 1000
         await admin.clear_faults()
         await admin.http_5xx(30, status=502)
         assert (await wallet(s, B_KEY, B_SECRET))[0] == 502
