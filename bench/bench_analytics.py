@@ -146,10 +146,12 @@ def listener_batch_cost(stack, batches: int = 50) -> None:  # type: ignore[no-un
             t0 = time.perf_counter()
             conn.execute(SEED_SQL, (start, start + 119))
             samples.append((time.perf_counter() - t0) * 1000)
+        first = samples[0]
         samples.sort()
         print(f"insert of a 120-row batch as listener_user (2 rows per pair, trigger included): "
-              f"p50 {statistics.median(samples):.1f} ms, max {samples[-1]:.1f} ms ({batches} batches; "
-              f"the seed grew by {batches * 120:,} rows)")
+              f"p50 {statistics.median(samples):.1f} ms, p95 {samples[int(len(samples) * 0.95) - 1]:.1f} ms, "
+              f"max {samples[-1]:.1f} ms, first {first:.1f} ms ({batches} batches; the seed grew by "
+              f"{batches * 120:,} rows)")
 
 
 def backfill_cost(stack, n: int, batch: int = 100) -> None:  # type: ignore[no-untyped-def]
