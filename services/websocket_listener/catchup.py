@@ -78,12 +78,15 @@ class CatchUp:
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
-            try:
-                await asyncio.wait_for(self._wanted.wait(), timeout=self._every_s)
-            except TimeoutError:
-                self.request(self._last_pass_started)  # the schedule: everything since the previous pass
+            wanted, stopping = asyncio.ensure_future(self._wanted.wait()), asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({wanted, stopping}, timeout=self._every_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for task in (wanted, stopping):
+                task.cancel()
             if stop.is_set():
                 break
+            if not done:
+                self.request(self._last_pass_started)  # the schedule: everything since the previous pass
             self._wanted.clear()
             from_db, explicit = self._from_db, self._from
             self._from_db, self._from = False, None

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
+from redis.asyncio import Redis
 
 from shared.bots import BOTS, PLATFORM_REDIS_DB
 from shared.bybit.rest_client import BybitRestClient
@@ -41,7 +42,7 @@ def _timing(cfg: ListenerSettings) -> StreamTiming:
 
 
 async def _heartbeats(streams: list[Stream], dispatcher: Dispatcher, counters: Counters, ingest: Ingestor,
-                      platform: object, every_s: float, stop: asyncio.Event) -> None:
+                      platform: Redis, every_s: float, stop: asyncio.Event) -> None:
     while not stop.is_set():
         now_m = time.monotonic()
         states = {s.source.conn_name: {"up": s.state.up, "since": s.state.up_since, "error": s.state.last_error,
@@ -49,7 +50,7 @@ async def _heartbeats(streams: list[Stream], dispatcher: Dispatcher, counters: C
                                        "queue": ingest.pending()} for s in streams}
         try:
             await dispatcher.flush_wallets()
-            await health.write_beats(platform, states, {s.source.conn_name: s.healthy(now_m) for s in streams},  # type: ignore[arg-type]
+            await health.write_beats(platform, states, {s.source.conn_name: s.healthy(now_m) for s in streams},
                                      counters, datetime.now(UTC))
         except Exception as exc:  # noqa: BLE001 - a missed beat must not stop the service
             log.warning("heartbeat_failed", error=type(exc).__name__)
@@ -105,7 +106,7 @@ async def run() -> int:
                               counters, timing, api_key=api_key, api_secret=secret, on_up=gap_catchup(bot_id)))
     streams.append(Stream(Source("ws:public"), venue.ws_public_url, public_topics(cfg.symbols, cfg.kline_interval),
                           dispatcher, counters, timing))
-    consumer = RecoveredConsumer(platform, ingest, counters, bots, cfg.consumer_name)
+    consumer = RecoveredConsumer(platform, ingest, counters, BOTS, cfg.consumer_name)  # any registered bot
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -77,7 +77,7 @@ class RecoveredConsumer:
         fills: list[Fill] = []
         received = 0
         if bot_id not in self._bots:
-            rejected.append(BadFrame(f"unknown or unconfigured bot_id {bot_id[:40]!r}", dump_raw(fields)))
+            rejected.append(BadFrame(f"unknown bot_id {bot_id[:40]!r}", dump_raw(fields)))
         else:
             try:
                 rows = json.loads(raw) if isinstance(raw, str) else None

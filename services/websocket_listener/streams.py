@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection, connect
 
 from shared.bybit.auth import sign_ws_auth
-from shared.bybit.messages import AuthResult, Pong, SubscribeResult
+from shared.bybit.messages import AuthResult, SubscribeResult
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.dispatch import Dispatcher, Source
 
@@ -150,8 +150,7 @@ class Stream:
             while True:
                 raw = await ws.recv()
                 for control in await self.dispatcher.handle(self.source, raw):
-                    if isinstance(control, kind) and (req_id is None or control.req_id in (None, req_id)
-                                                      or kind is AuthResult):
+                    if isinstance(control, kind) and getattr(control, "req_id", None) in (None, req_id):
                         return control  # type: ignore[return-value]
 
     async def _handshake(self, ws: ClientConnection) -> None:
@@ -196,8 +195,6 @@ class Stream:
             for control in await self.dispatcher.handle(self.source, raw):
                 if isinstance(control, AuthResult | SubscribeResult) and not control.success:
                     log.warning("control_rejected", connection=self.source.name, ret_msg=control.ret_msg)
-                elif not isinstance(control, Pong | AuthResult | SubscribeResult):
-                    log.info("control_frame", connection=self.source.name, frame=type(control).__name__)
 
     async def _ping(self, ws: ClientConnection) -> None:
         """App-level ping every interval; no frame at all (not even a pong) for too long means dead."""

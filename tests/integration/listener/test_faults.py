@@ -6,6 +6,7 @@ connection dead after 30 s, so 60 s of silence is twice the dead time; here it i
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from typing import Any
 
@@ -105,3 +106,21 @@ async def test_kill_9_mid_stream_then_restart_recovers_the_gap(make_listener: An
           f"(a fill committed in the instant before the kill is stored but not announced); "
           f"after restart catchup_rows_read={stats['catchup_rows']}")
     assert second.terminate() == 0
+
+
+async def test_sigterm_mid_stream_writes_everything_received_then_restart_completes(
+        make_listener: Any, clean_state: TestStack, venue: VenueProcess, admin: VenueAdmin) -> None:
+    bot_id, key = "shortseller_001", api_key("shortseller_001")
+    first = make_listener([bot_id])
+    await first.wait_healthy(clean_state, [bot_id])
+    gen = await admin.generate(key, count=2000, rate_per_s=400, symbols=SYMBOLS, prefix="term")
+    await asyncio.sleep(2.0)
+    assert first.terminate() == 0
+    [stopped] = [json.loads(line) for line in first.log_tail(1_000_000).splitlines()
+                 if '"listener_stopped"' in line]
+    # Every execution it had received was committed before it exited: the batch in flight and the queue.
+    assert stopped["executions_received"] > 0
+    assert stopped["executions_received"] == stopped["fills_written"] + stopped["duplicates"]
+    second = make_listener([bot_id])
+    assert (await admin.wait_generation(gen, timeout_s=60))["state"] == "done"
+    await assert_exact(clean_state, admin, venue, bot_id, 0, second)

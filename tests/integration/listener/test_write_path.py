@@ -173,7 +173,7 @@ async def _feed(stack: TestStack, batch: list[str | bytes]) -> tuple[int, int, i
         return int(stored), h.counters.dead_lettered, h.counters.frames_received
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batch=st.lists(frames, min_size=1, max_size=40))
 def test_fuzz_through_the_dispatcher_dead_letters_every_bad_frame(batch: list[str | bytes]) -> None:
     stack = start_test_stack()
