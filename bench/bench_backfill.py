@@ -42,6 +42,17 @@ def _truncate(dsn: str) -> None:
         conn.execute("TRUNCATE trading.fills, trading.sync_runs, trading.backfill_progress RESTART IDENTITY")
 
 
+def _listener_counters(stack) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """The listener's own counters (`listener:counters`, refreshed by its heartbeat)."""
+    time.sleep(1.0)
+    r = redis.Redis(port=stack.redis.redis_port, password=stack.redis.redis_password.get_secret_value(),
+                    decode_responses=True)
+    try:
+        return {k: int(v) for k, v in r.hgetall("listener:counters").items() if v.lstrip("-").isdigit()}
+    finally:
+        r.close()
+
+
 def _timed_backfill(env: dict[str, str]) -> tuple[float, list[dict]]:
     t0 = time.monotonic()
     res = h.run_cli(["backfill", "--months", "3", "--json"], env, timeout_s=900)
@@ -92,7 +103,9 @@ def main() -> int:
                                     stack.redis.redis_password.get_secret_value())
         _truncate(owner)  # the listener's start-up catch-up wrote the last day: empty the table again
 
+        before = _listener_counters(stack)
         first_wall, first = _timed_backfill(env)
+        after = _listener_counters(stack)
         venue_ids = asyncio.run(_venue_ids(venue.admin_url))
         with psycopg.connect(owner) as conn:
             stored: dict[str, set[str]] = {}
@@ -114,6 +127,11 @@ def main() -> int:
               f"(target <= 1.25); {sum(o['inserted'] for o in first):,} rows inserted, "
               f"{sum(o['fetched'] for o in first) / first_wall:,.0f} executions/s")
         fetch_s = max(o.get("fetch_seconds") or 0 for o in first)
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("fills_written", "batches", "db_wait_ms",
+                                                                 "redis_wait_ms", "stream_entries")}
+        print(f"  listener during the first run: {delta['stream_entries']} stream entries, {delta['batches']} "
+              f"batches, {delta['fills_written']:,} fills written, {delta['db_wait_ms'] / 1000:.1f} s waiting "
+              f"for PostgreSQL, {delta['redis_wait_ms'] / 1000:.1f} s for Redis")
         print(f"  of which reading the exchange (slowest bot, from its start to its last page): {fetch_s:.2f} s = "
               f"{fetch_s / floor:.2f} x floor; the rest is start-up and the listener committing")
         print(f"second run (all present):   {second_wall:.2f} s wall = {second_wall / floor:.2f} x floor; "

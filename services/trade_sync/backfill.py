@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from typing import TextIO
+
 import aiohttp
 import structlog
 
-from services.trade_sync.context import Context
 from shared.bybit.rest_client import BybitApiError, BybitHttpError
+from services.trade_sync.context import Context
 from services.trade_sync.errors import TradeSyncError, UsageError
 from services.trade_sync.exchange import AccountClient
 from services.trade_sync.ingest import BatchResult, IngestProducer
@@ -107,8 +109,11 @@ async def _run_bot(ctx: Context, client: AccountClient, producer: IngestProducer
         async with asyncio.TaskGroup() as tg:
             for window in plan.windows:
                 tg.create_task(_one_window(ctx, client, producer, plan, window, fetch_slots, progress))
-    except* TradeSyncError as eg:
-        error = str(eg.exceptions[0])
+    except BaseExceptionGroup as eg:
+        first = first_leaf(eg)
+        if not isinstance(first, TradeSyncError):
+            raise first from None  # database or Redis: the whole run stops, and says why
+        error = str(first)
     if error is not None:
         plan.tally.requests = client.stats.requests
         await ctx.store.finish_run(plan.spec, plan.tally, "failed", error)
@@ -119,6 +124,12 @@ async def _run_bot(ctx: Context, client: AccountClient, producer: IngestProducer
     await ctx.store.finish_run(plan.spec, plan.tally, status, error)
     fetch_s = (plan.last_page_at or time.monotonic()) - t0
     return BotOutcome(plan.spec.bot_id, status, plan.tally, time.monotonic() - t0, error, fetch_s)
+
+
+def first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def check_instrument(client: AccountClient, symbol: str) -> None:
@@ -154,7 +165,7 @@ async def preflight(clients: dict[str, AccountClient], now: datetime, symbol: st
 
 
 async def run_backfill(ctx: Context, bot_ids: list[str], months: int, symbol: str | None, *,
-                       trigger: str = "cli", stream=None) -> list[BotOutcome]:
+                       trigger: str = "cli", stream: TextIO | None = None) -> list[BotOutcome]:
     """Backfill the bots in parallel; each bot's row in `trading.sync_runs` says how it ended."""
     run_id = str(uuid.uuid4())
     now = datetime.now(UTC)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
+import traceback
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -37,11 +39,11 @@ def _months(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--months must be a whole number of months, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a whole number of months, not {text!r}") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"--months must be at least 1, not {value}")
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     if value > MAX_MONTHS:
-        raise argparse.ArgumentTypeError(f"--months {value} is more than Bybit keeps ({MAX_MONTHS} months)")
+        raise argparse.ArgumentTypeError(f"{value} is more than Bybit keeps ({MAX_MONTHS} months)")
     return value
 
 
@@ -49,9 +51,9 @@ def _hours(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--hours must be a whole number, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
     if not 1 <= value <= MAX_SYNC_HOURS:
-        raise argparse.ArgumentTypeError(f"--hours must be between 1 and {MAX_SYNC_HOURS}, not {value}")
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_SYNC_HOURS}, not {value}")
     return value
 
 
@@ -197,8 +199,6 @@ async def _run_cancellable(args: argparse.Namespace) -> int:
 
 
 def _configure_logging(command: str) -> None:
-    import os
-
     from shared.log import configure_logging
     level = None
     if command in ("backfill", "sync", "status", "health") and "LOG_LEVEL" not in os.environ and sys.stderr.isatty():
@@ -206,23 +206,34 @@ def _configure_logging(command: str) -> None:
     configure_logging("trade_sync", level=level)
 
 
+def _report(exc: BaseException) -> int:
+    """One line on stderr for any failure, and its exit code."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    if isinstance(exc, TradeSyncError):
+        print(f"trade_sync: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, psycopg.Error):
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"trade_sync: database error: {first}", file=sys.stderr)
+    elif isinstance(exc, (RedisError, OSError)):
+        print(f"trade_sync: Redis or network error: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
+    else:  # a bug: one line for the operator, the traceback only when asked for
+        if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
+            traceback.print_exception(exc)
+        print(f"trade_sync: unexpected error: {type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr)
+    return EXIT_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _configure_logging(args.command)
         return asyncio.run(_run_cancellable(args))
-    except TradeSyncError as exc:
-        print(f"trade_sync: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except psycopg.Error as exc:
-        print(f"trade_sync: database error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-              file=sys.stderr)
-        return EXIT_FAILED
-    except (RedisError, OSError) as exc:
-        print(f"trade_sync: Redis or network error: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:
+        return _report(exc)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,14 @@ def format_eta(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def render_bar(done: int, total: int, executions: int, elapsed_s: float, width: int = 24) -> str:
-    """`[#####-----] 12/39 windows  8,400 execs  1,320/s  ETA 00:05` (pure)."""
+def render_bar(done: int, total: int, executions: int, elapsed_s: float, width: int = 24, fetched: int | None = None) -> str:
+    """`[#####-----] 12/39 windows  8,400 execs  1,320/s  ETA 00:05` (pure); executions are committed ones."""
     frac = done / total if total else 1.0
     filled = int(frac * width)
     rate = executions / elapsed_s if elapsed_s > 0 else 0.0
     eta = (elapsed_s / done) * (total - done) if done else None
-    return (f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} windows  {executions:,} execs  "
+    read = f" ({fetched:,} read)" if fetched is not None and fetched != executions else ""
+    return (f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} windows  {executions:,} execs{read}  "
             f"{rate:,.0f}/s  ETA {format_eta(eta if total else 0.0)}")
 
 
@@ -35,22 +36,25 @@ class Progress:
         self.tty = stream.isatty() if tty is None else tty
         self.total = total_windows
         self.done = 0
-        self.executions = 0
+        self.executions = 0  # committed (in windows the listener has confirmed)
+        self.fetched = 0
         self.started = time.monotonic()
         self._every_s = every_s
         self._task: asyncio.Task[None] | None = None
 
     def add_executions(self, n: int) -> None:
-        self.executions += n
+        self.fetched += n
 
     def window_done(self, bot_id: str, start: str, end: str, fetched: int, inserted: int, present: int) -> None:
         self.done += 1
+        self.executions += fetched
         if not self.tty:
             log.info("window_done", bot_id=bot_id, window_start=start, window_end=end, fetched=fetched,
                      inserted=inserted, already_present=present, windows=f"{self.done}/{self.total}")
 
     def line(self) -> str:
-        return render_bar(self.done, self.total, self.executions, time.monotonic() - self.started)
+        return render_bar(self.done, self.total, self.executions, time.monotonic() - self.started,
+                          fetched=self.fetched)
 
     async def __aenter__(self) -> Progress:
         if self.tty:
