@@ -37,7 +37,7 @@ async def open_backends(db: DatabaseSettings, redis: RedisSettings) -> tuple[Asy
 class C2Service:
     def __init__(self, telegram: TelegramSettings, db: DatabaseSettings, redis: RedisSettings,
                  settings: C2Settings) -> None:
-        self._telegram = telegram
+        self.telegram = telegram
         self._db = db
         self._redis_settings = redis
         self.settings = settings
@@ -50,13 +50,13 @@ class C2Service:
         platform = self._redis[PLATFORM_REDIS_DB]
         reports = Reports(self._pool, self._redis)
         control = Control(self._pool, platform)
-        access = Access(frozenset(self._telegram.c2_telegram_admin_ids),
-                        frozenset(self._telegram.c2_telegram_viewer_ids))
-        self.app = build_application(self._telegram.c2_telegram_bot_token.get_secret_value(),
-                                     self._telegram.c2_telegram_api_url,
+        access = Access(frozenset(self.telegram.c2_telegram_admin_ids),
+                        frozenset(self.telegram.c2_telegram_viewer_ids))
+        self.app = build_application(self.telegram.c2_telegram_bot_token.get_secret_value(),
+                                     self.telegram.c2_telegram_api_url,
                                      Deps(reports, control, access, self.settings))
         self.outbox = Outbox(self.app.bot)
-        recipients = tuple(dict.fromkeys(self._telegram.c2_telegram_admin_ids + self._telegram.c2_telegram_viewer_ids))
+        recipients = tuple(dict.fromkeys(self.telegram.c2_telegram_admin_ids + self.telegram.c2_telegram_viewer_ids))
         self.alerts = Alerts(self.settings, self.outbox, recipients, reports, self._pool, platform)
         await self.app.initialize()
         try:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from services.telegram_c2.service import C2Service
 from shared.redis_client import redis_for
 from tests.integration.telegram.harness import ADMIN, VIEWER, C2Harness
 from tests.integration.telegram.writer import listener_writer
@@ -99,3 +100,19 @@ async def test_drawdown_past_the_bot_limit(c2: C2Harness) -> None:
     alert = await c2.api.wait_for("sendMessage", to(ADMIN, "ALERT: bot momentum_001 drawdown"))
     # peak +10, now -20: 30 USDT below the peak, on an equity of 100 + 30 at the peak
     assert alert.text == "ALERT: bot momentum_001 drawdown 23.1% (30.00 USDT) past its limit of 10%"
+
+
+async def test_a_restart_neither_repeats_nor_forgets_a_firing_alert(c2: C2Harness) -> None:
+    c2.owner_sql("UPDATE trading.bots SET last_heartbeat = now() - interval '5 minutes' WHERE bot_id = 'lxalgo_001'")
+    await c2.api.wait_for("sendMessage", to(ADMIN, "ALERT: bot lxalgo_001 heartbeat"))
+    await c2.service.stop()
+    restarted = C2Service(c2.service.telegram, c2.stack.db, c2.stack.redis, c2.service.settings)
+    await restarted.start()
+    try:
+        mark = len(c2.api.calls)
+        await asyncio.sleep(1.0)  # a few watcher rounds of the new process
+        assert not [c for c in c2.api.calls[mark:] if c.text.startswith("ALERT")]
+        c2.owner_sql("UPDATE trading.bots SET last_heartbeat = now() WHERE bot_id = 'lxalgo_001'")
+        await c2.api.wait_for("sendMessage", to(ADMIN, "Recovered: bot lxalgo_001 heartbeat is back"), after=mark)
+    finally:
+        await restarted.stop()
