@@ -95,7 +95,7 @@ class Conn:
                 if held is not None and not faults.active("reorder", self.api_key, wall_ms()):
                     await self.ws.send_str(held)
                     held = None
-        except (ConnectionError, RuntimeError):
+        except Exception:  # the peer went away mid-send (reset, closing transport): stop sending
             self.closed = True
 
     def reset(self) -> None:
