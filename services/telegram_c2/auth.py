@@ -5,6 +5,7 @@ Anyone else gets no answer at all; the attempt is logged and written to the audi
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import structlog
@@ -15,6 +16,7 @@ from shared.queries.control import Control
 
 log = structlog.get_logger()
 CONTROL_COMMANDS = frozenset({"pause", "resume", "flatten"})
+AUDIT_DENIED_PER_MINUTE = 10  # per user: a flood of refused attempts must not flood the database
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,18 @@ def command_of(update: Update) -> tuple[str, str]:
 
 
 def make_gate(access: Access, control: Control):  # type: ignore[no-untyped-def]
+    denied: dict[int, tuple[float, int]] = {}
+
+    def audit_allowed(user_id: int) -> bool:
+        now = time.monotonic()
+        start, count = denied.get(user_id, (now, 0))
+        if now - start > 60:
+            start, count = now, 0
+        denied[user_id] = (start, count + 1)
+        if len(denied) > 10_000:
+            denied.clear()
+        return count < AUDIT_DENIED_PER_MINUTE
+
     async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         user = update.effective_user
         role = access.role_of(user.id if user else None)
@@ -57,11 +71,12 @@ def make_gate(access: Access, control: Control):  # type: ignore[no-untyped-def]
             return
         uid = user.id if user else 0
         log.warning("c2_access_denied", user_id=uid, role=role, command=command)
-        try:
-            await control.audit(user_id=uid, username=user.username if user else None, role=role,
-                                command=command, args=args, result="denied")
-        except Exception as exc:  # noqa: BLE001 - the refusal stands even if the audit write fails
-            log.error("audit_write_failed", error=type(exc).__name__)
+        if audit_allowed(uid):
+            try:
+                await control.audit(user_id=uid, username=user.username if user else None, role=role,
+                                    command=command, args=args, result="denied")
+            except Exception as exc:  # noqa: BLE001 - the refusal stands even if the audit write fails
+                log.error("audit_write_failed", error=type(exc).__name__)
         if role == "viewer" and update.effective_message is not None:
             if update.callback_query is not None:
                 await update.callback_query.answer("Admins only.")
