@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _exit_code(outcomes: list[Any]) -> int:
+    from services.trade_sync.report import failure_lines
+    for line in failure_lines(outcomes):
+        print(f"trade_sync: {line}", file=sys.stderr)
     return EXIT_OK if all(o.status == "ok" for o in outcomes) else EXIT_FAILED
 
 

@@ -26,10 +26,8 @@ def backfill_table(outcomes: Sequence[BotOutcome]) -> str:
              + (f" (+{o.tally.windows_resumed} before)" if o.tally.windows_resumed else ""),
              o.tally.pages, o.tally.fetched, o.tally.inserted, o.tally.already_present, o.tally.rejected,
              f"{o.seconds:.1f}s") for o in outcomes]
-    text = table(("bot", "result", "windows", "pages", "fetched", "inserted", "already present", "rejected",
+    return table(("bot", "result", "windows", "pages", "fetched", "inserted", "already present", "rejected",
                   "time"), rows)
-    errors = [f"{o.bot_id}: {o.error}" for o in outcomes if o.error]
-    return text + ("\n" + "\n".join(errors) if errors else "")
 
 
 def sync_table(outcomes: Sequence[BotOutcome], skipped: Sequence[str] = ()) -> str:
@@ -41,9 +39,14 @@ def sync_table(outcomes: Sequence[BotOutcome], skipped: Sequence[str] = ()) -> s
                      t.positions_checked, drift, f"{o.seconds:.1f}s"))
     text = table(("bot", "result", "exchange execs", "missing", "recovered", "unknown to exchange",
                   "positions", "drift", "time"), rows)
-    extra = [f"{o.bot_id}: {o.error}" for o in outcomes if o.error]
-    extra += [f"{b}: skipped (another run holds its lock)" for b in skipped]
+    extra = [f"{b}: skipped (another run holds its lock)" for b in skipped]
     return text + ("\n" + "\n".join(extra) if extra else "")
+
+
+def failure_lines(outcomes: Sequence[BotOutcome]) -> list[str]:
+    """For stderr: one line per bot that did not end well (its error already names the bot)."""
+    return [o.error if o.error.startswith(o.bot_id) else f"{o.bot_id}: {o.error}"
+            for o in outcomes if o.error and o.status != "ok"]
 
 
 def outcome_json(o: BotOutcome) -> dict[str, Any]:

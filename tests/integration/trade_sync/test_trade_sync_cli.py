@@ -149,3 +149,17 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(clean_state: TestStack, venue
     [outcome] = res.json()  # it ran (no listener here, so Redis holds no positions: drift, exit 1)
     assert outcome["bot_id"] == "lxalgo_001" and outcome["fetched"] == outcome["already_present"]
     assert platform_redis.get("lock:trade_sync:lxalgo_001") is None  # released at the end
+
+
+def test_a_listener_that_stops_confirming_fails_the_run_and_records_no_window(
+        clean_state: TestStack, venue: VenueProcess, platform_redis: redis.Redis) -> None:
+    env = h.base_env(clean_state.env, venue, TRADE_SYNC_INGEST_TIMEOUT_S="2")  # the group exists, nobody reads
+    res = h.run_cli(["backfill", "--months", "3", "--bot", "momentum_001"], env)
+    assert res.returncode == 1
+    failures = [ln for ln in res.stderr.splitlines() if ln.startswith("trade_sync:")]
+    assert len(failures) == 1 and "did not confirm batch" in failures[0] and "momentum_001" in failures[0]
+    with psycopg.connect(clean_state.db.dsn("owner", direct=True)) as conn:
+        runs = conn.execute("SELECT status, error FROM trading.sync_runs").fetchall()
+        progress = conn.execute("SELECT count(*) FROM trading.backfill_progress WHERE fetched > 0").fetchone()
+    assert [r[0] for r in runs] == ["failed"] and "did not confirm" in runs[0][1]
+    assert progress == (0,)  # no window with rows counts as done without the listener's commit

@@ -13,7 +13,7 @@ from services.trade_sync.errors import UsageError
 from services.trade_sync.ingest import parse_result
 from services.trade_sync.lock import describe_holder, holder_is_dead
 from services.trade_sync.progress import format_eta, render_bar
-from services.trade_sync.report import backfill_table, status_table, sync_table
+from services.trade_sync.report import backfill_table, failure_lines, status_table, sync_table
 from services.trade_sync.service import heartbeat_age_s
 from services.trade_sync.status import BotStatus
 from services.trade_sync.store import RunTally
@@ -86,12 +86,16 @@ def test_tables() -> None:
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["bot", "result", "windows"]
     assert "14/14 (+3 before)" in lines[2] and "2900" in lines[2] and "1.2s" in lines[2]
-    assert lines[-1] == "momentum_001: momentum_001: bad key"
+    assert lines[-1].split()[:2] == ["momentum_001", "failed"]
+    assert failure_lines([BotOutcome("momentum_001", "failed", RunTally(), 0.5, "momentum_001: bad key"),
+                          BotOutcome("lxalgo_001", "partial", RunTally(), 0.5, "3 rows rejected")]) == [
+        "momentum_001: bad key", "lxalgo_001: 3 rows rejected"]
     s = RunTally(fetched=120, missing_found=37, recovered=37,
                  drift=[{"symbol": "BTCUSDT", "kind": "size"}], drift_found=1)
     text = sync_table([BotOutcome("shortseller_001", "partial", s, 1.0, "position drift on 1 symbol(s)")],
                       skipped=["lxalgo_001"])
     assert "BTCUSDT:size" in text and text.splitlines()[-1] == "lxalgo_001: skipped (another run holds its lock)"
+    assert "position drift on 1 symbol(s)" not in text  # failures go to stderr, not into the table
     now = datetime(2026, 1, 2, tzinfo=UTC)
     st = BotStatus("shortseller_001", fills=10, trades=7, first_fill=now - timedelta(days=1), last_fill=now,
                    last_sync_at=now, last_sync_status="ok", last_sync_missing=3, last_sync_recovered=3,
