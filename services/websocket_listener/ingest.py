@@ -189,6 +189,7 @@ class Ingestor:
         self._cross_check = PositionCrossCheck()
         self._position_script = self._platform.register_script(_POSITION_LUA)
         self.in_flight = 0
+        self._tail: asyncio.Task[None] | None = None  # post-commit work of the previous batch
 
     # ---- producers -----------------------------------------------------------------------
 
@@ -217,7 +218,9 @@ class Ingestor:
         return ticket
 
     def pending(self) -> int:
-        return self._queue.qsize() + self.in_flight
+        """Items not yet fully done: queued, being committed, or awaiting their post-commit step."""
+        tail = 0 if self._tail is None or self._tail.done() else 1
+        return self._queue.qsize() + self.in_flight + tail
 
     # ---- the writer ------------------------------------------------------------------------
 
@@ -243,6 +246,8 @@ class Ingestor:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             await self._process(batch)
+        if self._tail is not None:
+            await self._tail
 
     async def _process(self, batch: list[Item]) -> None:
         fills: dict[str, _Fill] = {}
@@ -274,9 +279,13 @@ class Ingestor:
                                                  list(events.values()), wallets, list(dead.values()))
         committed = time.perf_counter()
         self.counters.batches += 1
-        await self._after_commit(batch, fills, dup_in_batch, new_ids, first_dead)
         self.counters.db_wait_ms += round((committed - started) * 1000)
-        self.counters.redis_wait_ms += round((time.perf_counter() - committed) * 1000)
+        # This batch's publishes and positions run while the next batch commits; one at a time and in
+        # order, so announcements keep the commit order and never overtake their commit.
+        previous = self._tail
+        if previous is not None:
+            await previous
+        self._tail = asyncio.create_task(self._after_commit(batch, fills, dup_in_batch, new_ids, first_dead))
 
     async def _commit(self, fills: list[_Fill], orders: list[_Order], events: list[_Order], wallets: list[_Wallet],
                       dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
@@ -368,6 +377,7 @@ class Ingestor:
 
     async def _after_commit(self, batch: list[Item], fills: dict[str, _Fill], dup_in_batch: list[_Fill],
                             new_ids: set[str], first_dead: set[str]) -> None:
+        started = time.perf_counter()
         now = datetime.now(UTC)
         publish: list[str] = []
         for exec_id, item in fills.items():
@@ -417,6 +427,7 @@ class Ingestor:
                 await self._redis_retry(self._write_result, b)
             if not b.ticket.done.done():
                 b.ticket.done.set_result(None)
+        self.counters.redis_wait_ms += round((time.perf_counter() - started) * 1000)
 
     async def _publish(self, messages: list[str]) -> None:
         async with self._platform.pipeline(transaction=False) as pipe:
