@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +10,7 @@ import psycopg
 import redis
 
 from services.bybit_sim.handle import VenueAdmin, VenueProcess
-from shared.bybit.messages import parse_execution
+from shared.bybit.messages import parse_execution, parse_position
 from tests.support import trade_sync_harness as h
 from tests.support.stack import TestStack
 from tests.support.trade_sync_checks import differences, expected_row, stored_rows
@@ -98,3 +99,54 @@ async def test_sync_reports_position_drift(listener: h.Listener, env: dict[str, 
     mine = next(s for s in status.json() if s["bot_id"] == bot)
     assert mine["drift_found"] == len(expected_kinds)
     assert {d["symbol"] for d in mine["drift"]} == set(expected_kinds)
+
+
+def _proposed_listener_peer(stop: threading.Event, platform: redis.Redis, bot_dbs: dict[str, redis.Redis]) -> None:
+    """A protocol peer for the proposed `position_snapshot` entry (the real listener does not take it yet):
+    applies the REST rows to `position:{bot}:{symbol}` and answers with the result hash."""
+    while not stop.is_set():
+        reply = platform.xreadgroup("listener", "peer", {"ingest:executions": ">"}, count=10, block=100)
+        for _stream, entries in reply or []:
+            for entry_id, f in entries:
+                bot = f["bot_id"]
+                if f.get("kind") == "position_snapshot":
+                    rows = json.loads(f["positions"])
+                    for row in rows:
+                        p = parse_position(row, "linear")
+                        key = f"position:{bot}:{p.symbol}"
+                        if p.is_flat:
+                            bot_dbs[bot].delete(key)
+                        else:
+                            bot_dbs[bot].set(key, json.dumps({"size": str(p.signed_size), "side": p.side,
+                                                              "avg_price": str(p.avg_price)}))
+                    result = {"received": len(rows), "inserted": len(rows), "duplicates": 0, "rejected": 0}
+                else:
+                    n = len(json.loads(f["executions"]))
+                    result = {"received": n, "inserted": 0, "duplicates": n, "rejected": 0}
+                platform.hset(f"ingest:result:{f['batch_id']}", mapping=result)
+                platform.xack("ingest:executions", "listener", entry_id)
+
+
+async def test_drift_is_repaired_through_the_stream_when_enabled(env: dict[str, str], clean_state: TestStack) -> None:
+    bot = "momentum_001"
+    kw = {"port": clean_state.redis.redis_port, "decode_responses": True,
+          "password": clean_state.redis.redis_password.get_secret_value()}  # type: ignore[union-attr]
+    platform, bot_db = redis.Redis(db=0, **kw), redis.Redis(db=2, **kw)
+    platform.xgroup_create("ingest:executions", "listener", id="$", mkstream=True)
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):  # Redis says long 1 everywhere: wrong for every symbol
+        bot_db.set(f"position:{bot}:{symbol}", json.dumps({"size": "1", "side": "Buy", "avg_price": "1"}))
+    stop = threading.Event()
+    peer = threading.Thread(target=_proposed_listener_peer, args=(stop, platform, {bot: bot_db}), daemon=True)
+    peer.start()
+    try:
+        res = h.run_cli(["sync", "--bot", bot, "--json"], {**env, "TRADE_SYNC_REPAIR_POSITIONS": "true"})
+    finally:
+        stop.set()
+        peer.join(5)
+    assert res.returncode == 0, res.stderr[-2000:]
+    [outcome] = res.json()
+    assert outcome["drift_found"] == 3 and outcome["drift_repaired"] == 3
+    held = {k.split(":")[-1] for k in bot_db.scan_iter(f"position:{bot}:*")}
+    assert held == {d["symbol"] for d in outcome["drift"] if d["kind"] != "stale_in_redis"}
+    platform.close()
+    bot_db.close()
