@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -38,6 +39,25 @@ def windows(start_ms: int, end_ms: int, width_ms: int = WINDOW_MS) -> list[tuple
     return out
 
 
+@dataclass
+class PassRequests:
+    """Pending catch-up requests, coalesced: from the last stored fill, and/or from the earliest gap start."""
+
+    from_db: bool = False
+    since: datetime | None = None
+
+    def add(self, since: datetime | None) -> None:
+        if since is None:
+            self.from_db = True
+        else:
+            self.since = since if self.since is None else min(self.since, since)
+
+    def take(self) -> PassRequests:
+        taken = PassRequests(self.from_db, self.since)
+        self.from_db, self.since = False, None
+        return taken
+
+
 class CatchUp:
     def __init__(self, bot_id: str, rest: BybitRestClient, pool: AsyncConnectionPool, ingest: Ingestor,
                  counters: Counters, *, symbols: Iterable[str], overlap_s: float, lookback_days: int,
@@ -53,8 +73,7 @@ class CatchUp:
         self._every_s = every_s
         self._category = category
         self._wanted = asyncio.Event()
-        self._from_db = False
-        self._from: datetime | None = None
+        self._requests = PassRequests()
         self._last_pass_started: datetime | None = None
         self.passes = 0
         self.last_success: datetime | None = None
@@ -65,10 +84,7 @@ class CatchUp:
         Requests made while a pass runs coalesce into one next pass from the earliest point asked.
         A gap's start bounds the REST work by the outage, not by how fast fills arrive.
         """
-        if since is None:
-            self._from_db = True
-        else:
-            self._from = since if self._from is None else min(self._from, since)
+        self._requests.add(since)
         self._wanted.set()
 
     def request_recent(self) -> None:
@@ -88,10 +104,9 @@ class CatchUp:
             if not done:
                 self.request(self._last_pass_started)  # the schedule: everything since the previous pass
             self._wanted.clear()
-            from_db, explicit = self._from_db, self._from
-            self._from_db, self._from = False, None
+            taken = self._requests.take()
             try:
-                await self.once(from_db=from_db, since=explicit)
+                await self.once(from_db=taken.from_db, since=taken.since)
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -101,10 +116,10 @@ class CatchUp:
                 log.warning("catchup_failed", bot_id=self.bot_id, error=f"{type(exc).__name__}: {exc}"[:300],
                             retry_in_s=delay)
                 await asyncio.sleep(delay)
-                if from_db:
+                if taken.from_db:
                     self.request()
-                if explicit is not None:
-                    self.request(explicit)
+                if taken.since is not None:
+                    self.request(taken.since)
 
     async def _since_last_stored(self) -> datetime:
         async with self._pool.connection() as conn:

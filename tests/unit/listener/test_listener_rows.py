@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from shared.bybit.messages import Execution, PositionSnapshot, classify_frame, ms_to_datetime
-from services.websocket_listener.catchup import WINDOW_MS, windows
+from services.websocket_listener.catchup import WINDOW_MS, PassRequests, windows
 from services.websocket_listener.dispatch import WalletThrottle
 from services.websocket_listener.rows import (
     FILL_COLUMNS, Fill, PositionCrossCheck, order_progress, position_value,
@@ -126,3 +126,15 @@ def test_wallet_throttle_keeps_the_latest_for_later() -> None:
 
 def test_public_topics() -> None:
     assert public_topics(("BTCUSDT",), "5") == ("kline.5.BTCUSDT", "tickers.BTCUSDT")
+
+
+def test_catchup_requests_coalesce_to_the_earliest_gap_and_remember_a_from_db_pass() -> None:
+    requests = PassRequests()
+    t1, t2 = ms_to_datetime(2_000), ms_to_datetime(1_000)
+    requests.add(t1)
+    requests.add(t2)
+    requests.add(t1)
+    taken = requests.take()
+    assert (taken.from_db, taken.since) == (False, t2)
+    requests.add(None)
+    assert requests.take() == PassRequests(True, None) and requests.take() == PassRequests(False, None)
