@@ -93,8 +93,10 @@ class Stream:
         while not stop.is_set():
             delay_low, delay_high = self.timing.backoff_min_s, self.timing.backoff_max_s
             try:
+                # Bybit's own app-level ping is used (not protocol pings); no per-message deflate: the
+                # frames are small and inflating them costs more CPU than the bandwidth is worth.
                 async with connect(self.url, ping_interval=None, open_timeout=self.timing.handshake_timeout_s,
-                                   close_timeout=1.0, max_size=2**24, max_queue=64) as ws:
+                                   close_timeout=1.0, max_size=2**24, max_queue=64, compression=None) as ws:
                     await self._handshake(ws)
                     attempt = 0
                     auth_failures = 0
