@@ -71,3 +71,31 @@ def test_env_example_documents_every_settings_variable() -> None:
                 s.TelegramSettings, s.LoggingSettings):
         for field in cls.model_fields.values():
             assert field.validation_alias in documented, field.validation_alias
+
+
+def _module_exists(module: str) -> bool:
+    path = REPO / Path(*module.split("."))
+    return path.with_suffix(".py").exists() or (path / "__main__.py").exists()
+
+
+def test_service_commands_and_health_checks_name_real_entry_points() -> None:
+    services = load()["services"]
+    for name in ("websocket_listener", "trade_sync", "telegram_c2"):
+        svc = services[name]
+        for argv in (svc["command"], svc["healthcheck"]["test"][1:]):
+            assert argv[0] == "python", name
+            if argv[1] == "-m":
+                assert _module_exists(argv[2]), f"{name}: no module {argv[2]}"
+            else:
+                workdir = Path(svc["working_dir"]).relative_to("/app")
+                assert (REPO / workdir / argv[1]).exists(), f"{name}: no file {argv[1]} in {workdir}"
+
+
+def test_application_containers_names_and_memory_limits() -> None:
+    services = load()["services"]
+    assert services["websocket_listener"]["container_name"] == "websocket_listener"
+    assert services["trade_sync"]["container_name"] == "trade_sync_service"
+    assert services["trade_sync"]["mem_limit"] == "512m"
+    assert services["trade_sync"]["working_dir"] == "/app/services/trade_sync"
+    assert services["telegram_c2"]["container_name"] == "telegram_manager"
+    assert services["telegram_c2"]["mem_limit"] == "256m"
