@@ -72,6 +72,7 @@ def main() -> int:
     ap.add_argument("--executions", type=int, default=30_000)
     ap.add_argument("--months", type=int, default=3)
     ap.add_argument("--ip-limit", type=int, default=100_000)
+    ap.add_argument("--windows-in-flight", type=int, default=None, help="TRADE_SYNC_WINDOWS_IN_FLIGHT per bot")
     ap.add_argument("--state-cache", type=Path, default=REPO / ".run" / "bench_backfill_state.json",
                     help="seeded venue state, reused when it exists (seeding 90,000 executions takes a while)")
     args = ap.parse_args()
@@ -99,6 +100,8 @@ def main() -> int:
         r.close()
         _truncate(owner)
         env = h.base_env(stack.env, venue, TRADE_SYNC_IP_LIMIT_PER_5S=str(args.ip_limit), LOG_LEVEL="WARNING")
+        if args.windows_in_flight is not None:
+            env["TRADE_SYNC_WINDOWS_IN_FLIGHT"] = str(args.windows_in_flight)
         listener = h.start_listener(env, tmp / "listener.log", stack.redis.redis_port,
                                     stack.redis.redis_password.get_secret_value())
         _truncate(owner)  # the listener's start-up catch-up wrote the last day: empty the table again

@@ -68,6 +68,16 @@ async def _one_window(ctx: Context, client: AccountClient, producer: IngestProdu
     pages = fetched = 0
     pending: list[dict[str, Any]] = []
     known = 0
+
+    async def flush(rows: list[dict[str, Any]]) -> None:
+        """Look the batch up once; the listener gets only the rows trading.fills does not hold yet."""
+        nonlocal known
+        present = await ctx.store.present_exec_ids([r["execId"] for r in rows])
+        known += len(present)
+        new = [r for r in rows if r["execId"] not in present]
+        if new:
+            futures.append(await producer.send(bot_id, new))
+
     async with fetch_slots:
         async for rows in client.execution_pages(window, symbol):
             pages += 1
@@ -75,14 +85,12 @@ async def _one_window(ctx: Context, client: AccountClient, producer: IngestProdu
             fetched += len(rows)
             tally.fetched += len(rows)
             progress.add_executions(len(rows))
-            present = await ctx.store.present_exec_ids([r["execId"] for r in rows]) if rows else set()
-            known += len(present)
-            pending.extend(r for r in rows if r["execId"] not in present)  # the listener gets only what is new
+            pending.extend(rows)
             if len(pending) >= ctx.settings.batch_rows:  # fewer, larger commits for the listener
-                futures.append(await producer.send(bot_id, pending))
+                await flush(pending)
                 pending = []
     if pending:
-        futures.append(await producer.send(bot_id, pending))
+        await flush(pending)
     plan.last_page_at = max(plan.last_page_at, time.monotonic())
     results = await asyncio.gather(*futures)
     inserted = sum(r.inserted for r in results)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -58,9 +60,18 @@ class Store:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection in autocommit: a lone statement is one round trip (no BEGIN/COMMIT);
+        writes that belong together use an explicit `conn.transaction()`."""
+        async with self.pool.connection() as conn:
+            if not conn.autocommit:
+                await conn.set_autocommit(True)
+            yield conn
+
     async def close_interrupted(self, bot_ids: Sequence[str]) -> int:
         """Runs left 'running' by a process that died; only called while holding these bots' locks."""
-        async with self.pool.connection() as conn:
+        async with self._conn() as conn:
             cur = await conn.execute(
                 "UPDATE trading.sync_runs SET status = 'interrupted', finished_at = now(), "
                 "error = coalesce(error, 'the process stopped before finishing') "
@@ -69,7 +80,7 @@ class Store:
 
     async def resumable_job(self, bot_id: str, symbol: str | None) -> tuple[str, list[tuple[int, int]]] | None:
         """The job of the latest backfill of this bot and scope if it did not finish, with its completed windows."""
-        async with self.pool.connection() as conn:
+        async with self._conn() as conn:
             cur = await conn.execute(
                 "SELECT job_id::text, status FROM trading.sync_runs WHERE kind = 'backfill' AND bot_id = %s "
                 "AND symbol IS NOT DISTINCT FROM %s ORDER BY started_at DESC, id DESC LIMIT 1", (bot_id, symbol))
@@ -83,7 +94,7 @@ class Store:
 
     async def start_runs(self, specs: Iterable[RunSpec], totals: dict[str, RunTally]) -> None:
         """All bots' rows of one run in one transaction."""
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             for s in specs:
                 t = totals[s.bot_id]
                 await conn.execute(
@@ -96,7 +107,7 @@ class Store:
     async def window_done(self, spec: RunSpec, window: Window, pages: int, fetched: int, inserted: int,
                           already_present: int, tally: RunTally) -> None:
         """Record a window whose every row the listener committed, and the run's counters, atomically."""
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO trading.backfill_progress (job_id, bot_id, symbol, window_start, window_end, run_id, "
                 "pages, fetched, inserted, already_present) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -117,25 +128,25 @@ class Store:
             {**values, "status": status, "error": error, "run_id": spec.run_id, "bot_id": spec.bot_id})
 
     async def finish_run(self, spec: RunSpec, tally: RunTally, status: str, error: str | None = None) -> None:
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             await self._write_tally(conn, spec, tally, status, error)
 
     async def present_exec_ids(self, exec_ids: Sequence[str]) -> set[str]:
         if not exec_ids:
             return set()
-        async with self.pool.connection() as conn:
+        async with self._conn() as conn:
             cur = await conn.execute("SELECT exec_id FROM trading.fills WHERE exec_id = ANY(%s)", (list(exec_ids),))
             return {r[0] for r in await cur.fetchall()}
 
     async def exec_ids_between(self, bot_id: str, start: datetime, end: datetime, symbol: str | None) -> set[str]:
-        async with self.pool.connection() as conn:
+        async with self._conn() as conn:
             cur = await conn.execute(
                 "SELECT exec_id FROM trading.fills WHERE bot_id = %s AND exec_time >= %s AND exec_time < %s "
                 "AND (%s::text IS NULL OR symbol = %s)", (bot_id, start, end, symbol, symbol))
             return {r[0] for r in await cur.fetchall()}
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        async with self.pool.connection() as conn:
+        async with self._conn() as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(sql, params)
             return await cur.fetchall()
