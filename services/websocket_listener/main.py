@@ -121,7 +121,8 @@ async def run() -> int:
                                             stop), name="heartbeats")
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([writer, stopper], return_when=asyncio.FIRST_COMPLETED)
-    if writer in done:
+    writer_died = writer in done
+    if writer_died:
         log.error("writer_died", error=repr(writer.exception()))
         stop.set()
 
@@ -148,7 +149,7 @@ async def run() -> int:
         await r.aclose()
     await pool.close()
     log.info("listener_stopped", **counters.as_dict())
-    return 0
+    return 1 if writer_died else 0
 
 
 def main(argv: list[str]) -> int:
