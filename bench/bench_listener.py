@@ -83,6 +83,31 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_s(root_pid: int) -> float:
+    """CPU seconds of a process and all its children alive now (PostgreSQL backends, PgBouncer)."""
+    pids, frontier = {root_pid}, [root_pid]
+    while frontier:
+        parent = frontier.pop()
+        for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split() if \
+                Path(f"/proc/{parent}/task/{parent}/children").exists() else []:
+            pids.add(int(child))
+            frontier.append(int(child))
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_s(pid)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+    return total
+
+
+def pid_of(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
@@ -156,6 +181,12 @@ async def run(args: argparse.Namespace) -> None:
 
             print(f"\nburst (overload): {args.burst} fills per bot, 3 bots at once, venue asked for {args.burst_rate}/s "
                   "each; throughput = fills / (last publish - first venue send)")
+            run_dir = stack.local.cfg.root
+            assert venue.proc is not None
+            others = {"PostgreSQL": pid_of(run_dir / "postgres" / "data" / "postmaster.pid"),
+                      "PgBouncer": pid_of(run_dir / "pgbouncer" / "pgbouncer.pid"),
+                      "Redis": pid_of(run_dir / "redis" / "redis.pid"), "venue": venue.proc.pid}
+            others_before = {k: tree_cpu_s(v) for k, v in others.items() if v}
             cpu_before = cpu_s(pid)
             gens = [await admin.generate(KEYS[b][1], count=args.burst, rate_per_s=args.burst_rate, symbols=SYMBOLS,
                                          prefix="burst", rows_per_frame=100) for b in BOTS]
@@ -167,6 +198,8 @@ async def run(args: argparse.Namespace) -> None:
                 burst_ids |= ids
             await sub.wait_for(burst_ids, 300)
             cpu_per_fill_us = (cpu_s(pid) - cpu_before) / len(burst_ids) * 1e6
+            others_us = {k: (tree_cpu_s(others[k]) - v) / len(burst_ids) * 1e6  # type: ignore[arg-type]
+                         for k, v in others_before.items()}
             venue_span_s = (max(s["finished_ms"] for s in statuses) - min(s["started_ms"] for s in statuses)) / 1000
             sent = [exec_ms(sub.received[i][1]) / 1000 for i in burst_ids]
             recv = [sub.received[i][0] for i in burst_ids]
@@ -180,6 +213,10 @@ async def run(args: argparse.Namespace) -> None:
                   f"latency under this load p50 {pct(burst_lat, 50):.0f} ms, p99 {pct(burst_lat, 99):.0f} ms)")
             print(f"  listener CPU per fill in this run: {cpu_per_fill_us:.0f} us (all frames of a fill: execution, "
                   f"order, position, wallet), i.e. {1e6 / cpu_per_fill_us:,.0f} fills/s if it had a core to itself")
+            print("  CPU per fill of the other processes on these 2 cores: " + ", ".join(
+                f"{k} {v:.0f} us" for k, v in others_us.items()) + f"; total with the listener "
+                f"{cpu_per_fill_us + sum(others_us.values()):.0f} us, i.e. at most "
+                f"{2e6 / (cpu_per_fill_us + sum(others_us.values())):,.0f} fills/s on 2 idle cores")
             print(f"\nlistener RSS with 3 bots: {idle_rss:.1f} MB idle after start, {rss_now:.1f} MB after the runs, "
                   f"{rss_peak:.1f} MB peak (VmHWM)")
             counters = await platform.hgetall("listener:counters")
