@@ -127,6 +127,7 @@ class _Order:
 class _Position:
     bot_id: str
     position: PositionSnapshot
+    ticket: Ticket | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +201,10 @@ class Ingestor:
     async def put_order(self, bot_id: str, order: OrderUpdate) -> None:
         await self._queue.put(_Order(bot_id, order))
 
-    async def put_position(self, bot_id: str, position: PositionSnapshot) -> None:
-        await self._queue.put(_Position(bot_id, position))
+    async def put_position(self, bot_id: str, position: PositionSnapshot, ticket: Ticket | None = None) -> None:
+        """A position snapshot, applied after the commit of everything queued before it. With a ticket,
+        `inserted` counts it if applied and `duplicates` if older than what Redis holds."""
+        await self._queue.put(_Position(bot_id, position, ticket))
 
     async def put_wallet(self, bot_id: str, wallet: WalletSnapshot, received_at: datetime) -> None:
         await self._queue.put(_Wallet(bot_id, wallet, received_at))
@@ -391,7 +394,7 @@ class Ingestor:
                 item.ticket.duplicates += 1
         barriers: list[_Barrier] = []
         dup_ids = {id(item) for item in dup_in_batch}
-        latest: dict[tuple[str, str], PositionSnapshot] = {}
+        latest: dict[tuple[str, str], _Position] = {}
         for item in batch:
             if isinstance(item, _Fill):
                 if id(item) in dup_ids:
@@ -408,10 +411,15 @@ class Ingestor:
                 self._check_position(item)
                 key = (item.bot_id, item.position.symbol)
                 prev = latest.get(key)
-                if prev is None or prev.seq is None or item.position.seq is None or item.position.seq >= prev.seq:
-                    latest[key] = item.position
+                seq, prev_seq = item.position.seq, None if prev is None else prev.position.seq
+                if prev is None or prev_seq is None or seq is None or seq >= prev_seq:
+                    if prev is not None and prev.ticket is not None:
+                        prev.ticket.duplicates += 1  # superseded within the batch
+                    latest[key] = item
                 else:
                     self.counters.positions_stale += 1
+                    if item.ticket is not None:
+                        item.ticket.duplicates += 1
             elif isinstance(item, DeadLetter) and item.sha in first_dead:
                 first_dead.discard(item.sha)
                 log.warning("dead_letter", source=item.source, bot_id=item.bot_id, reason=item.bad.reason,
@@ -451,21 +459,29 @@ class Ingestor:
                         exchange_size=str(p.signed_size), from_fills=str(expected))
             self._on_mismatch(item.bot_id)
 
-    async def _apply_positions(self, latest: dict[tuple[str, str], PositionSnapshot], now: datetime) -> None:
+    async def _apply_positions(self, latest: dict[tuple[str, str], _Position], now: datetime) -> None:
         """The newest snapshot per (bot, symbol) of the batch, one pipeline per Redis db, seq-guarded."""
-        by_db: dict[int, list[tuple[str, PositionSnapshot]]] = {}
-        for (bot_id, _), p in latest.items():
-            by_db.setdefault(self._bot_dbs.get(bot_id, 0), []).append((bot_id, p))
+        by_db: dict[int, list[_Position]] = {}
+        for item in latest.values():
+            by_db.setdefault(self._bot_dbs.get(item.bot_id, 0), []).append(item)
         for db, items in by_db.items():
             async with self._redis.get(db, self._platform).pipeline(transaction=False) as pipe:
-                for bot_id, p in items:
+                for item in items:
+                    p = item.position
                     await self._position_script(
-                        keys=[position_key(bot_id, p.symbol), position_seq_key(bot_id, p.symbol)],
+                        keys=[position_key(item.bot_id, p.symbol), position_seq_key(item.bot_id, p.symbol)],
                         args=["" if p.seq is None else str(p.seq), position_value(p, now) or ""], client=pipe)
                 results = await pipe.execute()
-            applied = sum(1 for r in results if r)
-            self.counters.positions_written += applied
-            self.counters.positions_stale += len(results) - applied
+            for item, applied in zip(items, results):
+                if applied:
+                    self.counters.positions_written += 1
+                else:
+                    self.counters.positions_stale += 1
+                if item.ticket is not None:
+                    if applied:
+                        item.ticket.inserted += 1
+                    else:
+                        item.ticket.duplicates += 1
 
     async def _redis_retry(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         delay = 0.05

@@ -75,13 +75,18 @@ async def run() -> int:
     log.info("listener_starting", bots=bots, venue=venue.venue, symbols=list(cfg.symbols))
 
     pool = await open_pool(db, "listener", min_size=2, max_size=4)
-    dbs = {PLATFORM_REDIS_DB, *(BOTS[b].redis_db for b in bots)}
+    # Every registered bot's db: the recovered stream may carry any of them, not only those streamed here.
+    dbs = {PLATFORM_REDIS_DB, *(spec.redis_db for spec in BOTS.values())}
     redis_by_db = {n: redis_for(rs, n) for n in dbs}
     platform = redis_by_db[PLATFORM_REDIS_DB]
     counters = Counters()
     catchups: dict[str, CatchUp] = {}
-    ingest = Ingestor(pool, redis_by_db, {b: BOTS[b].redis_db for b in bots}, counters, max_batch=cfg.max_batch,
-                      queue_size=cfg.queue_size, on_mismatch=lambda bot_id: catchups[bot_id].request_recent())
+    def on_mismatch(bot_id: str) -> None:
+        if bot_id in catchups:
+            catchups[bot_id].request_recent()
+
+    ingest = Ingestor(pool, redis_by_db, {b: spec.redis_db for b, spec in BOTS.items()}, counters,
+                      max_batch=cfg.max_batch, queue_size=cfg.queue_size, on_mismatch=on_mismatch)
     dispatcher = Dispatcher(ingest, platform, counters, WalletThrottle(cfg.wallet_snapshot_every_s, time.monotonic))
     timing = _timing(cfg)
     rests: list[BybitRestClient] = []

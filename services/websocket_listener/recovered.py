@@ -1,5 +1,9 @@
 """Consumer of `ingest:executions`: executions the reconciler recovered, written by the single writer.
 
+Entries carry `executions` (the contract in docs/contracts.md), or, with `kind=position_snapshot`,
+`positions`: REST `/v5/position/list` rows applied like a catch-up snapshot (seq-guarded); the result
+then counts applied rows as `inserted` and rows older than what Redis holds as `duplicates`.
+
 Consumer group `listener`; an entry is acknowledged only after its rows are committed and its result
 hash is set, so entries pending at a crash are read again (id "0") after the restart.
 """
@@ -13,7 +17,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from shared.bybit.messages import BadFrame, dump_raw, parse_execution_rows
+from shared.bybit.messages import BadFrame, ParseError, dump_raw, parse_execution_rows, parse_position
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor, Ticket
 from services.websocket_listener.rows import Fill
@@ -72,30 +76,48 @@ class RecoveredConsumer:
         self.counters.stream_entries += 1
         bot_id = fields.get("bot_id", "")
         batch_id = fields.get("batch_id") or entry_id
-        raw = fields.get("executions")
+        kind = fields.get("kind", "executions")
+        ticket = Ticket()
         rejected: list[BadFrame] = []
-        fills: list[Fill] = []
         received = 0
         if bot_id not in self._bots:
             rejected.append(BadFrame(f"unknown bot_id {bot_id[:40]!r}", dump_raw(fields)))
+        elif kind not in ("executions", "position_snapshot"):
+            rejected.append(BadFrame(f"unknown entry kind {kind[:40]!r}", dump_raw(fields)))
         else:
-            try:
-                rows = json.loads(raw) if isinstance(raw, str) else None
-            except ValueError:
-                rows = None
-            if not isinstance(rows, list):
-                rejected.append(BadFrame("executions is not a JSON list", dump_raw(fields)))
-            else:
+            field = "executions" if kind == "executions" else "positions"
+            rows = _json_list(fields.get(field))
+            if rows is None:
+                rejected.append(BadFrame(f"{field} is not a JSON list", dump_raw(fields)))
+            elif kind == "executions":
                 received = len(rows)
                 good, bad = parse_execution_rows(rows)
                 rejected.extend(bad)
-                fills = [Fill(bot_id, e, "sync") for e in good]
-        ticket = Ticket()
+                for execution in good:
+                    await self._ingest.put_fill(Fill(bot_id, execution, "sync"), ticket)
+            else:
+                received = len(rows)
+                for row in rows:
+                    try:
+                        position = parse_position(row, "linear")
+                    except ParseError as exc:
+                        rejected.append(BadFrame(str(exc), dump_raw(row)))
+                        continue
+                    await self._ingest.put_position(bot_id, position, ticket)
         for bad in rejected:
             await self._ingest.put_dead(SOURCE, bot_id or None, bad)
-        for fill in fills:
-            await self._ingest.put_fill(fill, ticket)
-        await self._ingest.barrier(ticket, result_key=result_key(batch_id), received=received,
-                                   rejected=len(rejected))
+        await self._finish(entry_id, batch_id, ticket, received, len(rejected))
+
+    async def _finish(self, entry_id: str, batch_id: str, ticket: Ticket, received: int, rejected: int) -> None:
+        """Result hash after the commit of everything in the entry, then the acknowledgement."""
+        await self._ingest.barrier(ticket, result_key=result_key(batch_id), received=received, rejected=rejected)
         await ticket.wait()
         await self._redis.xack(STREAM, GROUP, entry_id)
+
+
+def _json_list(raw: str | None) -> list | None:
+    try:
+        rows = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return rows if isinstance(rows, list) else None

@@ -100,3 +100,29 @@ async def test_rejected_auth_is_retried_reported_and_recovered(make_listener: An
     log = listener.log_tail(100_000)
     assert log.count('"auth_rejected"') == 1  # reported once per streak, not once per retry
     assert "ss-test-secret" not in log
+
+
+async def test_position_snapshot_entries_are_applied_seq_guarded(make_listener: Any, clean_state: TestStack) -> None:
+    """trade_sync's proposed position repair: REST position rows, applied like a catch-up snapshot."""
+    bot = "momentum_001"  # Redis db 2; not streamed by this listener: any registered bot is accepted
+    rows = json.loads((FIXTURES / "http_get_positions.json").read_text())["result"]["list"]
+    btc, eth, sol = (dict(r) for r in rows)
+    r0, r2 = redis_for(clean_state.redis, 0), redis_for(clean_state.redis, 2)
+    try:
+        await r2.set(f"position:{bot}:SOLUSDT", json.dumps({"size": "3", "side": "Buy"}))  # stale: exchange is flat
+        await r2.set(f"listener:position_seq:{bot}:SOLUSDT", "1")
+        await r2.set(f"listener:position_seq:{bot}:ETHUSDT", str(eth["seq"] + 1))  # Redis holds newer ETH
+        listener = make_listener([BOT])
+        await listener.wait_healthy(clean_state, [BOT])
+        await r0.xadd("ingest:executions", {"kind": "position_snapshot", "bot_id": bot, "batch_id": "p1",
+                                            "positions": json.dumps([btc, eth, sol, {"symbol": "X"}])})
+        assert await wait_result(r0, "p1") == {"received": "4", "inserted": "2", "duplicates": "1", "rejected": "1"}
+        held = json.loads(await r2.get(f"position:{bot}:BTCUSDT"))
+        assert (held["size"], held["side"], held["avg_price"]) == ("0.5", "Buy", "50000.00")
+        assert await r2.get(f"position:{bot}:SOLUSDT") is None
+        assert await r2.get(f"position:{bot}:ETHUSDT") is None
+        await r0.xadd("ingest:executions", {"kind": "teleport", "bot_id": bot, "batch_id": "p2", "positions": "[]"})
+        assert (await wait_result(r0, "p2"))["rejected"] == "1"
+    finally:
+        await r0.aclose()
+        await r2.aclose()
