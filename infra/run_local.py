@@ -60,7 +60,7 @@ def children(keys: dict[str, str], venue_port: int) -> list[Child]:
         Child("trade_sync", [PY, "-m", "services.trade_sync", "serve"]),
     ]
     if os.environ.get("C2_TELEGRAM_BOT_TOKEN") or _dotenv_has("C2_TELEGRAM_BOT_TOKEN"):
-        out.append(Child("telegram_c2", [PY, "-m", "services.telegram_c2"]))
+        out.append(Child("telegram_c2", [PY, "-m", "services.telegram_c2.main"]))
     return out
 
 

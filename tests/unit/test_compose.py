@@ -67,8 +67,11 @@ def test_env_example_documents_every_settings_variable() -> None:
     from shared import settings as s
     documented = {line.split("=", 1)[0] for line in (REPO / ".env.example").read_text().splitlines()
                   if "=" in line and not line.startswith("#")}
+    from services.telegram_c2.config import C2Settings
+    from services.trade_sync.config import TradeSyncSettings
+    from services.websocket_listener.config import ListenerSettings
     for cls in (s.DatabaseSettings, s.RedisSettings, s.VenueSettings, s.BotKeysSettings,
-                s.TelegramSettings, s.LoggingSettings):
+                s.TelegramSettings, s.LoggingSettings, ListenerSettings, TradeSyncSettings, C2Settings):
         for field in cls.model_fields.values():
             assert field.validation_alias in documented, field.validation_alias
 
