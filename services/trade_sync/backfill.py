@@ -20,6 +20,7 @@ from services.trade_sync.errors import TradeSyncError, UsageError
 from services.trade_sync.exchange import AccountClient
 from services.trade_sync.ingest import BatchResult, IngestProducer
 from services.trade_sync.lock import BotLocks
+from services.trade_sync.order import in_execution_order
 from services.trade_sync.progress import Progress
 from services.trade_sync.store import RunSpec, RunTally
 from services.trade_sync.windows import Window, dt_to_ms, months_back, plan_windows
@@ -62,11 +63,14 @@ async def _plan(ctx: Context, run_id: str, bot_id: str, symbol: str | None, mont
 
 
 async def _one_window(ctx: Context, client: AccountClient, producer: IngestProducer, plan: BotPlan, window: Window,
-                      fetch_slots: asyncio.Semaphore, progress: Progress) -> None:
+                      fetch_slots: asyncio.Semaphore, progress: Progress, my_turn: asyncio.Event,
+                      next_turn: asyncio.Event) -> None:
+    """Fetch the whole window (a few thousand rows), then, once every older window of the bot has been
+    sent, send it sorted by execution order: the listener commits history oldest first."""
     bot_id, symbol, tally = plan.spec.bot_id, plan.spec.symbol, plan.tally
     futures: list[asyncio.Future[BatchResult]] = []
     pages = fetched = 0
-    pending: list[dict[str, Any]] = []
+    rows_of_window: list[dict[str, Any]] = []
     known = 0
 
     async def flush(rows: list[dict[str, Any]]) -> None:
@@ -78,20 +82,24 @@ async def _one_window(ctx: Context, client: AccountClient, producer: IngestProdu
         if new:
             futures.append(await producer.send(bot_id, new))
 
-    async with fetch_slots:
-        async for rows in client.execution_pages(window, symbol):
-            pages += 1
-            tally.pages += 1
-            fetched += len(rows)
-            tally.fetched += len(rows)
-            progress.add_executions(len(rows))
-            pending.extend(rows)
-            if len(pending) >= ctx.settings.batch_rows:  # fewer, larger commits for the listener
-                await flush(pending)
-                pending = []
-    if pending:
-        await flush(pending)
-    plan.last_page_at = max(plan.last_page_at, time.monotonic())
+    try:
+        async with fetch_slots:  # held until sent: at most `windows_in_flight` windows in memory
+            async for rows in client.execution_pages(window, symbol):
+                pages += 1
+                tally.pages += 1
+                fetched += len(rows)
+                tally.fetched += len(rows)
+                progress.add_executions(len(rows))
+                rows_of_window.extend(rows)
+            plan.last_page_at = max(plan.last_page_at, time.monotonic())
+            ordered = in_execution_order(rows_of_window)
+            rows_of_window = []
+            await my_turn.wait()
+            step = ctx.settings.batch_rows  # fewer, larger commits for the listener
+            for i in range(0, len(ordered), step):
+                await flush(ordered[i:i + step])
+    finally:
+        next_turn.set()
     results = await asyncio.gather(*futures)
     inserted = sum(r.inserted for r in results)
     present = known + sum(r.duplicates for r in results)
@@ -115,8 +123,11 @@ async def _run_bot(ctx: Context, client: AccountClient, producer: IngestProducer
     error: str | None = None
     try:
         async with asyncio.TaskGroup() as tg:
-            for window in plan.windows:
-                tg.create_task(_one_window(ctx, client, producer, plan, window, fetch_slots, progress))
+            turns = [asyncio.Event() for _ in range(len(plan.windows) + 1)]
+            turns[0].set()
+            for i, window in enumerate(plan.windows):  # oldest first; the semaphore admits in this order
+                tg.create_task(_one_window(ctx, client, producer, plan, window, fetch_slots, progress,
+                                           turns[i], turns[i + 1]))
     except BaseExceptionGroup as eg:
         first = first_leaf(eg)
         if not isinstance(first, TradeSyncError):

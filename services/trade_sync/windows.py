@@ -73,12 +73,16 @@ def subtract(start_ms: int, end_ms: int, covered: Iterable[tuple[int, int]]) -> 
 
 
 def plan_windows(start_ms: int, end_ms: int, covered: Iterable[tuple[int, int]] = ()) -> list[Window]:
-    """What is left to fetch, cut into windows of at most 7 days, newest first."""
+    """What is left to fetch, cut into windows of at most 7 days (counted back from each gap's end),
+    oldest first: history then reaches `trading.fills` in execution order, which the PnL triggers
+    apply incrementally (an insert older than stored fills replays everything after it)."""
     windows: list[Window] = []
-    for g_start, g_end in reversed(subtract(start_ms, end_ms, covered)):
+    for g_start, g_end in subtract(start_ms, end_ms, covered):
+        cuts: list[Window] = []
         hi = g_end
         while hi > g_start:
             lo = max(g_start, hi - WEEK_MS)
-            windows.append(Window(lo, hi))
+            cuts.append(Window(lo, hi))
             hi = lo
+        windows.extend(reversed(cuts))
     return windows

@@ -34,11 +34,11 @@ def test_window_asks_inclusive_bounds_that_do_not_overlap_the_next_window() -> N
         Window(5, 5)
 
 
-def test_plan_is_newest_first_contiguous_and_at_most_a_week_each() -> None:
+def test_plan_is_oldest_first_contiguous_and_at_most_a_week_each() -> None:
     start, end = 0, 3 * WEEK_MS + 5
     plan = plan_windows(start, end)
     assert [(w.start_ms, w.end_ms) for w in plan] == [
-        (2 * WEEK_MS + 5, 3 * WEEK_MS + 5), (WEEK_MS + 5, 2 * WEEK_MS + 5), (5, WEEK_MS + 5), (0, 5)]
+        (0, 5), (5, WEEK_MS + 5), (WEEK_MS + 5, 2 * WEEK_MS + 5), (2 * WEEK_MS + 5, 3 * WEEK_MS + 5)]
 
 
 def test_subtract_leaves_only_what_is_not_covered() -> None:
@@ -50,9 +50,10 @@ def test_subtract_leaves_only_what_is_not_covered() -> None:
 
 def test_resume_skips_completed_windows_even_when_the_range_moved() -> None:
     first = plan_windows(0, 10 * WEEK_MS)
-    done = [(w.start_ms, w.end_ms) for w in first[:4]]  # the four newest were committed before the kill
+    done = [(w.start_ms, w.end_ms) for w in first[:4]]  # the four oldest were committed before the kill
     later = plan_windows(3_600_000, 10 * WEEK_MS + 3_600_000, done)  # rerun an hour later
-    assert later[0] == Window(10 * WEEK_MS, 10 * WEEK_MS + 3_600_000)  # only the new hour on top
+    assert later[0] == Window(4 * WEEK_MS, 4 * WEEK_MS + 3_600_000)  # the oldest part left comes first
+    assert later[-1] == Window(9 * WEEK_MS + 3_600_000, 10 * WEEK_MS + 3_600_000)  # the new hour last
     assert all(not (w.start_ms < e and s < w.end_ms) for w in later for s, e in done)
 
 
@@ -61,7 +62,8 @@ def test_resume_skips_completed_windows_even_when_the_range_moved() -> None:
 def test_plan_plus_covered_is_exactly_the_range(base: int, length: int, covered_raw: list[tuple[int, int]]) -> None:
     covered = [(base + s, base + s + n) for s, n in covered_raw]
     plan = plan_windows(base, base + length, covered)
-    points = sorted((w.start_ms, w.end_ms) for w in plan)
+    points = [(w.start_ms, w.end_ms) for w in plan]
+    assert points == sorted(points)  # oldest first
     for (a_s, a_e), (b_s, _b_e) in zip(points, points[1:], strict=False):
         assert a_e <= b_s  # no overlap: no row is asked for twice
     for w in plan:
