@@ -23,8 +23,8 @@ from redis.exceptions import RedisError
 from shared.bybit.messages import BadFrame, OrderUpdate, PositionSnapshot, WalletSnapshot, dump_raw
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.rows import (
-    FILL_COLUMNS, ORDER_COLUMNS, Fill, PositionCrossCheck, order_progress, order_row, position_value, rows_json,
-    wallet_row,
+    EVENT_COLUMNS, FILL_COLUMNS, ORDER_COLUMNS, Fill, PositionCrossCheck, order_event_row, order_progress, order_row,
+    position_value, rows_json, wallet_row,
 )
 
 log = structlog.get_logger()
@@ -46,10 +46,9 @@ _ORDER_SQL = (
     "WHERE (EXCLUDED.updated_time, trading.order_status_rank(EXCLUDED.status), EXCLUDED.cum_exec_qty) "
     "   >= (orders.updated_time, trading.order_status_rank(orders.status), orders.cum_exec_qty)"
 )
-_EVENT_COLUMNS = ("order_id", "bot_id", "status", "cum_exec_qty", "leaves_qty", "updated_time")
 _ORDER_EVENT_SQL = (
-    f"INSERT INTO trading.order_events ({', '.join(_EVENT_COLUMNS)}) "
-    f"SELECT {', '.join(_EVENT_COLUMNS)} FROM json_populate_recordset(NULL::trading.order_events, %s::json) "
+    f"INSERT INTO trading.order_events ({', '.join(EVENT_COLUMNS)}) "
+    f"SELECT {', '.join(EVENT_COLUMNS)} FROM json_populate_recordset(NULL::trading.order_events, %s::json) "
     "ON CONFLICT DO NOTHING"
 )
 _WALLET_SQL = (
@@ -364,9 +363,8 @@ class Ingestor:
                 if orders:
                     rows = [order_row(o.bot_id, o.order) for o in orders]
                     await conn.execute(_ORDER_SQL, (rows_json(ORDER_COLUMNS, rows),))
-                    ev = [(o.order.order_id, o.bot_id, o.order.order_status, o.order.cum_exec_qty,
-                           o.order.leaves_qty, o.order.updated_time) for o in events]
-                    await conn.execute(_ORDER_EVENT_SQL, (rows_json(_EVENT_COLUMNS, ev),))
+                    ev = [order_event_row(o.bot_id, o.order) for o in events]
+                    await conn.execute(_ORDER_EVENT_SQL, (rows_json(EVENT_COLUMNS, ev),))
                 for w in wallets:
                     await conn.execute(_WALLET_SQL, wallet_row(w.bot_id, w.wallet, w.received_at))
                 if dead:

@@ -24,6 +24,7 @@ ORDER_COLUMNS = (
     "stop_order_type", "trigger_price", "take_profit", "stop_loss", "cancel_type", "reject_reason",
     "created_time", "updated_time",
 )
+EVENT_COLUMNS = ("order_id", "bot_id", "status", "cum_exec_qty", "leaves_qty", "updated_time")
 
 
 def _json_default(value: object) -> str:
@@ -34,6 +35,11 @@ def _json_default(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+# One encoder each, built once: json.dumps with any option builds a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_ROWS_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)
+
+
 def rows_json(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     """A batch as one JSON array of objects, expanded server-side by json_populate_recordset.
 
@@ -41,7 +47,7 @@ def rows_json(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     PostgreSQL's numeric input parses them, so nothing passes through float and the client does no
     per-value adaptation work.
     """
-    return json.dumps([dict(zip(columns, row)) for row in rows], default=_json_default, separators=(",", ":"))
+    return _ROWS_ENCODER.encode([dict(zip(columns, row)) for row in rows])
 
 
 def _s(value: Decimal | None) -> str | None:
@@ -80,7 +86,7 @@ class Fill:
         batch insert (json_populate_recordset ignores `is_trade`): one encoding per fill.
         """
         e = self.execution
-        return json.dumps({
+        return _ENCODER.encode({
             "bot_id": self.bot_id, "exec_id": e.exec_id, "symbol": e.symbol, "category": e.category,
             "side": e.side, "exec_type": e.exec_type, "is_trade": e.is_trade,
             "exec_price": str(e.exec_price), "exec_qty": str(e.exec_qty), "exec_value": str(e.exec_value),
@@ -91,16 +97,24 @@ class Fill:
             "mark_price": _s(e.mark_price), "stop_order_type": e.stop_order_type,
             "close_reason": self.close_reason, "exec_time": iso_utc(e.exec_time), "seq": e.seq,
             "source": self.source,
-        }, separators=(",", ":"))
+        })
 
 
 def order_row(bot_id: str, o: OrderUpdate) -> tuple[Any, ...]:
+    """A `trading.orders` row in text form (numbers as decimal strings, times ISO): the JSON encoder then
+    never calls back into Python, and PostgreSQL's numeric and timestamptz input parse it exactly."""
     return (
         o.order_id, bot_id, o.symbol, o.category, o.order_link_id or None, o.side, o.order_type, o.order_status,
-        o.price, o.qty, o.avg_price, o.leaves_qty, o.cum_exec_qty, o.cum_exec_value, o.cum_exec_fee,
-        o.reduce_only, o.time_in_force, o.stop_order_type, o.trigger_price, o.take_profit, o.stop_loss,
-        o.cancel_type, o.reject_reason, o.created_time, o.updated_time,
+        _s(o.price), str(o.qty), _s(o.avg_price), _s(o.leaves_qty), str(o.cum_exec_qty), _s(o.cum_exec_value),
+        _s(o.cum_exec_fee), o.reduce_only, o.time_in_force, o.stop_order_type, _s(o.trigger_price),
+        _s(o.take_profit), _s(o.stop_loss), o.cancel_type, o.reject_reason, o.created_time.isoformat(),
+        o.updated_time.isoformat(),
     )
+
+
+def order_event_row(bot_id: str, o: OrderUpdate) -> tuple[Any, ...]:
+    """A `trading.order_events` row (EVENT_COLUMNS) in the same text form as `order_row`."""
+    return (o.order_id, bot_id, o.order_status, str(o.cum_exec_qty), _s(o.leaves_qty), o.updated_time.isoformat())
 
 
 _TERMINAL = {"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated"}
@@ -126,11 +140,11 @@ def position_value(p: PositionSnapshot, now: datetime) -> str | None:
     """The `position:{bot_id}:{symbol}` JSON, or None when flat (the key is then deleted)."""
     if p.is_flat:
         return None
-    return json.dumps({
+    return _ENCODER.encode({
         "size": str(p.signed_size), "side": p.side, "avg_price": _s(p.avg_price),
         "unrealized_pnl": _s(p.unrealised_pnl), "mark_price": _s(p.mark_price), "liq_price": _s(p.liq_price),
         "updated_at": iso_utc(p.updated_time or now), "seq": p.seq,
-    }, separators=(",", ":"))
+    })
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Union
@@ -26,6 +27,8 @@ _MAX_BIGINT = 2**63 - 1
 _MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 _PLAIN_DECIMAL = re.compile(r"-?\d{1,24}(?:\.\d{1,40})?")
+_plain_decimal = _PLAIN_DECIMAL.fullmatch
+_plain_int = re.compile(r"-?\d{1,19}").fullmatch
 _LINK_RE = re.compile(r"^([a-z0-9_]{1,32})-([A-Za-z0-9_]{1,32})-([A-Za-z0-9_-]+)$")
 _EXEC_TYPE_REASONS = {
     "BustTrade": "liquidation",
@@ -308,19 +311,32 @@ def _text(value: Any, key: str, *, allow_empty: bool = True) -> str:
     return value
 
 
+_MISSING: Any = object()
+
+# The readers below inline the common case (a short ASCII string, a plain decimal string) before
+# falling back to the full checks: they run for every field of every row.
+
+
 def _req_text(raw: dict[str, Any], key: str) -> str:
-    return _text(_get(raw, key), key, allow_empty=False)
+    value = raw.get(key, _MISSING)
+    if type(value) is str and value and value.isascii() and len(value) <= _MAX_TEXT and "\x00" not in value:
+        return value
+    if value is _MISSING:
+        raise ParseError(f"missing field {key}")
+    return _text(value, key, allow_empty=False)
 
 
 def _opt_text(raw: dict[str, Any], key: str) -> str | None:
     value = raw.get(key)
+    if type(value) is str and value and value.isascii() and len(value) <= _MAX_TEXT and "\x00" not in value:
+        return value
     if value is None or value == "":
         return None
     return _text(value, key)
 
 
 def _decimal(value: Any, key: str) -> Decimal:
-    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
+    if type(value) is str and _plain_decimal(value):
         return Decimal(value)  # the common case, already within every bound below
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise ParseError(f"field {key} is not a decimal string")
@@ -342,11 +358,18 @@ def _decimal(value: Any, key: str) -> Decimal:
 
 
 def _req_dec(raw: dict[str, Any], key: str) -> Decimal:
-    return _decimal(_get(raw, key), key)
+    value = raw.get(key, _MISSING)
+    if type(value) is str and _plain_decimal(value):
+        return Decimal(value)
+    if value is _MISSING:
+        raise ParseError(f"missing field {key}")
+    return _decimal(value, key)
 
 
 def _opt_dec(raw: dict[str, Any], key: str) -> Decimal | None:
     value = raw.get(key)
+    if type(value) is str and _plain_decimal(value):
+        return Decimal(value)
     if value is None or value == "":
         return None
     return _decimal(value, key)
@@ -355,7 +378,7 @@ def _opt_dec(raw: dict[str, Any], key: str) -> Decimal | None:
 def _int(value: Any, key: str) -> int:
     if isinstance(value, bool):
         raise ParseError(f"field {key} is not an integer")
-    if isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value):
+    if isinstance(value, str) and _plain_int(value):
         result = int(value)
     elif isinstance(value, int):
         result = value
@@ -370,6 +393,8 @@ def _int(value: Any, key: str) -> int:
 
 def _opt_int(raw: dict[str, Any], key: str) -> int | None:
     value = raw.get(key)
+    if type(value) is int and -_MAX_BIGINT <= value <= _MAX_BIGINT:
+        return value
     if value is None or value == "":
         return None
     return _int(value, key)
@@ -379,6 +404,12 @@ def ms_to_datetime(ms: int) -> datetime:
     """Exchange epoch milliseconds to an aware UTC datetime, without passing through float."""
     if not 0 <= ms <= _MAX_MS:
         raise ParseError("timestamp out of range")
+    return _ms_to_datetime(ms)
+
+
+@lru_cache(maxsize=4096)
+def _ms_to_datetime(ms: int) -> datetime:
+    # The rows of a frame (and an order's created/updated times) repeat the same few milliseconds.
     return EPOCH + timedelta(milliseconds=ms)
 
 
@@ -388,7 +419,12 @@ def datetime_to_ms(value: datetime) -> int:
 
 
 def _req_time(raw: dict[str, Any], key: str) -> datetime:
-    return ms_to_datetime(_int(_get(raw, key), key))
+    value = raw.get(key, _MISSING)
+    if type(value) is str and len(value) <= 15 and _plain_int(value):  # well within bigint
+        return ms_to_datetime(int(value))
+    if value is _MISSING:
+        raise ParseError(f"missing field {key}")
+    return ms_to_datetime(_int(value, key))
 
 
 def _opt_time(raw: dict[str, Any], key: str) -> datetime | None:
