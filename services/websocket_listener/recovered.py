@@ -5,7 +5,8 @@ Entries carry `executions` (the contract in docs/contracts.md), or, with `kind=p
 then counts applied rows as `inserted` and rows older than what Redis holds as `duplicates`.
 
 Consumer group `listener`; an entry is acknowledged only after its rows are committed and its result
-hash is set, so entries pending at a crash are read again (id "0") after the restart.
+hash is set, so entries pending at a crash are read again (id "0") after the restart. Several entries
+are read at once and committed together (up to the writer's batch size), each with its own result.
 """
 from __future__ import annotations
 
@@ -52,27 +53,49 @@ class RecoveredConsumer:
                 raise
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Read up to `count` entries at once and queue them all: the writer commits them in as few
+        transactions as its batch size allows. Each entry keeps its own ticket and result hash; the
+        entries are acknowledged together after their commit, while the next read is already queued
+        behind them (new entries only: pending ones are re-read alone, so none is queued twice)."""
         backlog = True  # first our own pending entries (id 0), then new ones (">")
-        while not stop.is_set():
-            try:
-                await self.ensure_group()
-                reply = await self._redis.xreadgroup(GROUP, self._consumer, {STREAM: "0" if backlog else ">"},
-                                                     count=self._count, block=None if backlog else self._block_ms)
-                entries = reply[0][1] if reply else []
-                if backlog and not entries:
-                    backlog = False
-                    continue
-                for entry_id, fields in entries:
-                    if stop.is_set():
-                        return
-                    await self._one(entry_id, fields or {})
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                log.warning("stream_read_failed", error=type(exc).__name__)
-                await asyncio.sleep(1.0)
+        acking: asyncio.Task[None] | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    await self.ensure_group()
+                    reply = await self._redis.xreadgroup(GROUP, self._consumer, {STREAM: "0" if backlog else ">"},
+                                                         count=self._count, block=None if backlog else self._block_ms)
+                    entries = reply[0][1] if reply else []
+                    if backlog and not entries:
+                        backlog = False
+                        continue
+                    queued: list[tuple[str, Ticket]] = []
+                    for entry_id, fields in entries:
+                        if stop.is_set():
+                            break
+                        queued.append((entry_id, await self._one(entry_id, fields or {})))
+                    if acking is not None:  # at most one read awaiting its commit behind this one
+                        await acking
+                        acking = None
+                    if queued:
+                        acking = asyncio.create_task(self._ack_after_commit(queued), name="recovered-ack")
+                    if backlog and acking is not None:
+                        await acking  # a re-read from id 0 must not see these entries still pending
+                        acking = None
+                except asyncio.CancelledError:
+                    raise
+                except (RedisError, OSError) as exc:
+                    log.warning("stream_read_failed", error=type(exc).__name__)
+                    await asyncio.sleep(1.0)
+        finally:
+            if acking is not None:
+                if stop.is_set():
+                    await asyncio.shield(acking)  # the writer still runs: finish what was queued
+                else:
+                    acking.cancel()
 
-    async def _one(self, entry_id: str, fields: dict[str, str]) -> None:
+    async def _one(self, entry_id: str, fields: dict[str, str]) -> Ticket:
+        """Queue one entry's rows and its result barrier; the ticket resolves after their commit."""
         self.counters.stream_entries += 1
         bot_id = fields.get("bot_id", "")
         batch_id = fields.get("batch_id") or entry_id
@@ -106,13 +129,17 @@ class RecoveredConsumer:
                     await self._ingest.put_position(bot_id, position, ticket)
         for bad in rejected:
             await self._ingest.put_dead(SOURCE, bot_id or None, bad)
-        await self._finish(entry_id, batch_id, ticket, received, len(rejected))
+        await self._ingest.barrier(ticket, result_key=result_key(batch_id), received=received, rejected=len(rejected))
+        return ticket
 
-    async def _finish(self, entry_id: str, batch_id: str, ticket: Ticket, received: int, rejected: int) -> None:
-        """Result hash after the commit of everything in the entry, then the acknowledgement."""
-        await self._ingest.barrier(ticket, result_key=result_key(batch_id), received=received, rejected=rejected)
-        await ticket.wait()
-        await self._redis.xack(STREAM, GROUP, entry_id)
+    async def _ack_after_commit(self, queued: list[tuple[str, Ticket]]) -> None:
+        """The result hashes are set by the writer after each commit; then one XACK for the read."""
+        for _entry_id, ticket in queued:
+            await ticket.wait()
+        try:
+            await self._redis.xack(STREAM, GROUP, *[entry_id for entry_id, _ in queued])
+        except (RedisError, OSError) as exc:  # left pending: re-read after a restart, found duplicate
+            log.warning("stream_ack_failed", error=type(exc).__name__, entries=len(queued))
 
 
 def _json_list(raw: str | None) -> list | None:

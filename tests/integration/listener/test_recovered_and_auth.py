@@ -78,6 +78,35 @@ async def test_recovered_stream_entries_are_written_once_acked_after_commit_and_
         await r.aclose()
 
 
+async def test_entries_read_together_keep_their_own_results_in_stream_order(
+        make_listener: Any, clean_state: TestStack) -> None:
+    """Entries queued before the listener starts arrive in one read and share write batches; each
+    still gets its own result, a row repeated by a later entry counts there as a duplicate, and all
+    are acknowledged once committed."""
+    r = redis_for(clean_state.redis, 0)
+    try:
+        await r.xgroup_create("ingest:executions", "listener", id="0", mkstream=True)
+        rows = recovered_rows("grp", 12)
+        entries = [rows[0:4], rows[4:8], [*rows[2:6], *rows[8:12]], [{"execId": "broken"}, rows[11]]]
+        for n, batch in enumerate(entries):
+            await r.xadd("ingest:executions", {"bot_id": BOT, "batch_id": f"g{n}", "executions": json.dumps(batch)})
+        listener = make_listener([BOT])
+        await listener.wait_healthy(clean_state, [BOT])
+        assert await wait_result(r, "g0") == {"received": "4", "inserted": "4", "duplicates": "0", "rejected": "0"}
+        assert await wait_result(r, "g1") == {"received": "4", "inserted": "4", "duplicates": "0", "rejected": "0"}
+        assert await wait_result(r, "g2") == {"received": "8", "inserted": "4", "duplicates": "4", "rejected": "0"}
+        assert await wait_result(r, "g3") == {"received": "2", "inserted": "0", "duplicates": "1", "rejected": "1"}
+        deadline = asyncio.get_running_loop().time() + 20
+        while (await r.xpending("ingest:executions", "listener"))["pending"]:
+            assert asyncio.get_running_loop().time() < deadline, "entries not acknowledged after their commit"
+            await asyncio.sleep(0.1)
+        with psycopg.connect(clean_state.db.dsn("owner", direct=True)) as conn:
+            stored = conn.execute("SELECT count(*) FROM trading.fills WHERE exec_id LIKE 'grp-%'").fetchone()
+        assert stored == (12,)
+    finally:
+        await r.aclose()
+
+
 async def test_rejected_auth_is_retried_reported_and_recovered(make_listener: Any, clean_state: TestStack,
                                                                venue: VenueProcess, admin: VenueAdmin) -> None:
     key = api_key(BOT)
