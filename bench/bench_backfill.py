@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -51,6 +53,46 @@ def _listener_counters(stack) -> dict[str, int]:  # type: ignore[no-untyped-def]
         return {k: int(v) for k, v in r.hgetall("listener:counters").items() if v.lstrip("-").isdigit()}
     finally:
         r.close()
+
+
+def _cpu_s(pid: int) -> float:
+    """user + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_s(root_pid: int | None) -> float:
+    """CPU seconds of a process and its children alive now (PostgreSQL backends)."""
+    if root_pid is None:
+        return 0.0
+    pids, frontier = {root_pid}, [root_pid]
+    while frontier:
+        children = Path(f"/proc/{frontier[-1]}/task/{frontier.pop()}/children")
+        for child in children.read_text().split() if children.exists() else []:
+            pids.add(int(child))
+            frontier.append(int(child))
+    total = 0.0
+    for pid in pids:
+        try:
+            total += _cpu_s(pid)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+    return total
+
+
+def _pid_of(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def _cpu_snapshot(pids: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds so far of each process tree, and of the finished trade_sync runs (our children)."""
+    snap = {name: _tree_cpu_s(pid) for name, pid in pids.items()}
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    snap["trade_sync"] = usage.ru_utime + usage.ru_stime
+    return snap
 
 
 def _timed_backfill(env: dict[str, str]) -> tuple[float, list[dict]]:
@@ -106,8 +148,14 @@ def main() -> int:
                                     stack.redis.redis_password.get_secret_value())
         _truncate(owner)  # the listener's start-up catch-up wrote the last day: empty the table again
 
+        run_dir = stack.local.cfg.root
+        pids = {"listener": listener.proc.pid, "PostgreSQL": _pid_of(run_dir / "postgres" / "data" / "postmaster.pid"),
+                "PgBouncer": _pid_of(run_dir / "pgbouncer" / "pgbouncer.pid"),
+                "Redis": _pid_of(run_dir / "redis" / "redis.pid"), "venue": venue.proc.pid if venue.proc else None}
         before = _listener_counters(stack)
+        cpu_before = _cpu_snapshot(pids)
         first_wall, first = _timed_backfill(env)
+        cpu_first = {k: v - cpu_before[k] for k, v in _cpu_snapshot(pids).items()}
         after = _listener_counters(stack)
         venue_ids = asyncio.run(_venue_ids(venue.admin_url))
         with psycopg.connect(owner) as conn:
@@ -137,6 +185,9 @@ def main() -> int:
               f"for PostgreSQL, {delta['redis_wait_ms'] / 1000:.1f} s for Redis")
         print(f"  of which reading the exchange (slowest bot, from its start to its last page): {fetch_s:.2f} s = "
               f"{fetch_s / floor:.2f} x floor; the rest is start-up and the listener committing")
+        print("  CPU seconds during the first run (2 shared cores): " + ", ".join(
+            f"{k} {v:.1f}" for k, v in sorted(cpu_first.items(), key=lambda kv: -kv[1])) +
+            f"; total {sum(cpu_first.values()):.1f} in {first_wall:.1f} s wall")
         print(f"second run (all present):   {second_wall:.2f} s wall = {second_wall / floor:.2f} x floor; "
               f"inserted {sum(o['inserted'] for o in second)}, already present "
               f"{sum(o['already_present'] for o in second):,}")
