@@ -159,5 +159,6 @@ def format_control(r: ControlResult) -> str:
     bots = ", ".join(r.bots)
     if r.command == "flatten":
         extra = " (no bot process is listening right now)" if r.status == "no_listener" else ""
-        return f"Flatten requested for {bots}{extra}."
+        detail = f" {r.detail[:1].upper()}{r.detail[1:]}." if r.detail else ""
+        return f"Flatten of {bots}: paused{extra}.{detail}"
     return f"{'Paused' if r.command == 'pause' else 'Resumed'}: {bots}."

@@ -22,7 +22,7 @@ HELP = """Alpha trading C2
 Admins only:
 /pause <bot|all> - open nothing new, keep managing what is open
 /resume <bot|all>
-/flatten <bot> - close that bot's positions (asks for confirmation)"""
+/flatten <bot> - pause that bot and close its positions (asks for confirmation)"""
 
 
 async def reply(update: Update, text: str) -> None:

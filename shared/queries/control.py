@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from shared.bots import BOTS
+from shared.queries.flatten import Flattener, FlattenOutcome
 from shared.queries.results import ControlResult
 
 CONTROL_CHANNEL = "control_channel"
@@ -24,9 +25,10 @@ def control_key(bot_id: str) -> str:
 
 
 class Control:
-    def __init__(self, pool: AsyncConnectionPool, platform: Redis) -> None:
+    def __init__(self, pool: AsyncConnectionPool, platform: Redis, flattener: Flattener | None = None) -> None:
         self._pool = pool
         self._platform = platform
+        self._flattener = flattener
 
     async def set_status(self, targets: tuple[str, ...], status: str, by: str) -> ControlResult:
         """pause (status 'paused') or resume ('active'): a paused bot opens nothing new."""
@@ -50,13 +52,19 @@ class Control:
         return ControlResult(command, targets, status)
 
     async def flatten(self, bot_id: str, by: str) -> ControlResult:
-        """Ask the bot to close its positions; the bot acts on `control_channel`."""
+        """Pause the bot (so it opens nothing new), tell it on `control_channel`, and, when C2 holds
+        the bot's key, close its positions on the exchange itself: a hung bot is still flattened."""
         if bot_id not in BOTS:
             raise ValueError(f"unknown bot {bot_id!r}")
+        await self.set_status((bot_id,), "paused", by)
         now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
         receivers = await self._platform.publish(
             CONTROL_CHANNEL, json.dumps({"bot_id": bot_id, "command": "flatten", "by": by, "at": now}))
-        return ControlResult("flatten", (bot_id,), None if receivers else "no_listener")
+        if self._flattener is None or not self._flattener.can_flatten(bot_id):
+            return ControlResult("flatten", (bot_id,), "paused" if receivers else "no_listener",
+                                 "no API key for this bot in C2: the bot itself must close")
+        outcome = await self._flattener.flatten(bot_id)
+        return ControlResult("flatten", (bot_id,), "error" if outcome.errors else "paused", describe(outcome))
 
     async def audit(self, *, user_id: int, username: str | None, role: str, command: str, args: str,
                     result: str, detail: str | None = None) -> None:
@@ -66,3 +74,12 @@ class Control:
                    VALUES (%s, %s, %s, %s, %s, %s, %s)""",
                 (user_id, (username or "")[:64] or None, role, command[:64], args[:MAX_AUDIT_TEXT], result,
                  (detail or "")[:MAX_AUDIT_TEXT] or None))
+
+
+def describe(outcome: FlattenOutcome) -> str:
+    closed = ", ".join(f"{c.symbol} {'long' if c.side == 'Buy' else 'short'} {c.qty}" for c in outcome.closed)
+    parts = [f"closed {closed}" if closed else "no open position",
+             f"{outcome.cancelled_orders} open order(s) cancelled"]
+    if outcome.errors:
+        parts.append("FAILED: " + "; ".join(outcome.errors)[:300])
+    return "; ".join(parts)

@@ -108,3 +108,4 @@ class ControlResult:
     command: str
     bots: tuple[str, ...]
     status: str | None  # the control status now in force, for pause/resume
+    detail: str | None = None  # for flatten: what was closed on the exchange

@@ -162,9 +162,10 @@ async def test_flatten_only_after_confirmation(c2: C2Harness) -> None:
         mark = len(c2.api.calls)
         c2.api.press_button(ADMIN, ask, buttons[0]["callback_data"])
         edited = await c2.api.wait_for("editMessageText", after=mark)
-        assert edited.text.startswith("Flatten requested for lxalgo_001")
-        msg = await next_message(pubsub)
-        assert (json.loads(msg["data"])["bot_id"], json.loads(msg["data"])["command"]) == ("lxalgo_001", "flatten")
+        assert edited.text.startswith("Flatten of lxalgo_001: paused")
+        assert "No API key for this bot in C2" in edited.text
+        announced = [json.loads((await next_message(pubsub))["data"]) for _ in range(2)]
+        assert [(m["bot_id"], m["command"]) for m in announced] == [("lxalgo_001", "pause"), ("lxalgo_001", "flatten")]
 
         # The same button cannot be used twice; a cancelled request does nothing.
         mark = len(c2.api.calls)

@@ -1,0 +1,76 @@
+"""Closing a bot's positions on the exchange with the bot's own key.
+
+`/flatten` must work even when the strategy process is hung or gone, so the C2 bot does it itself:
+cancel the bot's open orders, then one reduce-only market order per open position. The orders carry
+`orderLinkId = "{bot_id}-flatten-{hex}"`, so the listener attributes the fills (close reason
+`flatten`) like any other order of the bot.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+
+from shared.bybit.rest_client import BybitApiError, BybitHttpError, BybitRestClient
+
+
+@dataclass(frozen=True)
+class ClosedPosition:
+    symbol: str
+    side: str  # the side of the position that was closed
+    qty: Decimal
+    order_id: str
+
+
+@dataclass(frozen=True)
+class FlattenOutcome:
+    bot_id: str
+    cancelled_orders: int
+    closed: tuple[ClosedPosition, ...]
+    errors: tuple[str, ...]
+
+
+def flatten_link_id(bot_id: str) -> str:
+    return f"{bot_id}-flatten-{secrets.token_hex(6)}"[:36]
+
+
+class Flattener:
+    def __init__(self, clients: dict[str, BybitRestClient]) -> None:
+        self._clients = clients
+
+    def can_flatten(self, bot_id: str) -> bool:
+        return bot_id in self._clients
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+
+    async def flatten(self, bot_id: str) -> FlattenOutcome:
+        client = self._clients[bot_id]
+        errors: list[str] = []
+        cancelled = 0
+        try:
+            resp = await client.post("/v5/order/cancel-all", {"category": "linear", "settleCoin": "USDT"})
+            cancelled = len(resp.result.get("list") or [])
+        except (BybitApiError, BybitHttpError, OSError) as exc:
+            errors.append(f"cancel-all: {exc}")
+        try:
+            resp = await client.get("/v5/position/list", {"category": "linear", "settleCoin": "USDT", "limit": 200})
+        except (BybitApiError, BybitHttpError, OSError) as exc:
+            return FlattenOutcome(bot_id, cancelled, (), (*errors, f"position list: {exc}"))
+        closed: list[ClosedPosition] = []
+        for row in resp.result.get("list") or []:
+            size = Decimal(str(row.get("size") or "0"))
+            side = str(row.get("side") or "")
+            if size == 0 or side not in ("Buy", "Sell"):
+                continue
+            body = {"category": "linear", "symbol": row["symbol"], "side": "Sell" if side == "Buy" else "Buy",
+                    "orderType": "Market", "qty": str(size), "reduceOnly": True, "positionIdx": 0,
+                    "orderLinkId": flatten_link_id(bot_id)}
+            try:
+                order = await client.post("/v5/order/create", body)
+            except (BybitApiError, BybitHttpError, OSError) as exc:
+                errors.append(f"{row['symbol']}: {exc}")
+                continue
+            closed.append(ClosedPosition(row["symbol"], side, size, str(order.result.get("orderId", ""))))
+        return FlattenOutcome(bot_id, cancelled, tuple(closed), tuple(errors))
