@@ -26,6 +26,7 @@ from shared.redis_client import redis_for
 from shared.settings import DatabaseSettings, RedisSettings, build_settings
 
 FILLS_CHANNEL = "fills_channel"
+CONTROL_CHANNEL = "control_channel"
 HEARTBEAT_TTL_S = 120
 log = structlog.get_logger()
 
@@ -181,25 +182,35 @@ class AlphaDBClient:
     async def fills(self) -> AsyncIterator[dict[str, Any]]:
         """This bot's fills as the listener publishes them (after commit). Resubscribes after a
         Redis restart; pub/sub does not replay, so call `recent_fills` after a gap if you need all."""
+        async for message in self._follow(FILLS_CHANNEL):
+            yield message
+
+    async def controls(self) -> AsyncIterator[dict[str, Any]]:
+        """Commands for this bot from the C2 bot (`pause`, `resume`, `flatten`), as they are given.
+        The standing state is `control_status()`; read it again after a reconnect."""
+        async for message in self._follow(CONTROL_CHANNEL):
+            yield message
+
+    async def _follow(self, channel: str) -> AsyncIterator[dict[str, Any]]:
         backoff_s = 0.1
         while True:
             pubsub = self._platform.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(FILLS_CHANNEL)
+                await pubsub.subscribe(channel)
                 backoff_s = 0.1
                 while True:
                     msg = await pubsub.get_message(timeout=1.0)
                     if msg is None:
                         continue
                     try:
-                        fill = json.loads(msg["data"])
+                        payload = json.loads(msg["data"])
                     except (TypeError, ValueError):
-                        log.warning("unreadable message on fills_channel")
+                        log.warning("unreadable message", channel=channel)
                         continue
-                    if isinstance(fill, dict) and fill.get("bot_id") == self.bot_id:
-                        yield fill
+                    if isinstance(payload, dict) and payload.get("bot_id") == self.bot_id:
+                        yield payload
             except (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError):
-                log.warning("fills subscription lost; resubscribing", retry_in_s=backoff_s)
+                log.warning("subscription lost; resubscribing", channel=channel, retry_in_s=backoff_s)
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 5.0)
             finally:

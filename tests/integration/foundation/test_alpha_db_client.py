@@ -74,3 +74,30 @@ async def test_fills_subscription_is_filtered_to_the_bot(clean_state: TestStack)
         await asyncio.wait_for(task, 10)
     await pub.aclose()
     assert [f["exec_id"] for f in received] == ["b", "d"]
+
+
+async def test_control_commands_reach_the_bot(clean_state: TestStack) -> None:
+    """A pause given through the C2 query layer is seen by the bot, live and as standing state."""
+    from shared.db.pool import open_pool
+    from shared.queries.control import Control
+    from shared.redis_client import redis_for
+    st = clean_state
+    platform = redis_for(st.redis, 0)
+    pool = await open_pool(st.db, "c2", max_size=2)
+    async with AlphaDBClient(bot_id="momentum_001", db=st.db, redis=st.redis) as client:
+        got: list[dict] = []
+
+        async def consume() -> None:
+            async for cmd in client.controls():
+                got.append(cmd)
+                return
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.3)
+        await Control(pool, platform).set_status(("lxalgo_001",), "paused", "admin:1")
+        await Control(pool, platform).set_status(("momentum_001",), "paused", "admin:1")
+        await asyncio.wait_for(task, 10)
+        assert await client.control_status() == "paused"
+    await pool.close()
+    await platform.aclose()
+    assert [(c["bot_id"], c["command"]) for c in got] == [("momentum_001", "pause")]
