@@ -62,17 +62,30 @@ _DEAD_SQL = (
     "ON CONFLICT (raw_sha256) DO UPDATE SET occurrences = dead_letters.occurrences + EXCLUDED.occurrences, "
     "last_seen = now() RETURNING raw_sha256, (xmax = 0) AS first_time"
 )
-# Apply a position snapshot only if it is not older than the one already applied (seq compared as
-# decimal strings: Lua numbers are doubles). ARGV: seq ("" when unknown), value ("" = flat: delete).
+# Apply position snapshots, each only if it is not older than the one already applied (seq compared as
+# decimal strings: Lua numbers are doubles). Per snapshot i: KEYS[2i-1] the position key, KEYS[2i] its
+# seq key; ARGV[2i-1] the seq ("" when unknown), ARGV[2i] the value ("" = flat: delete). Returns 1
+# (applied) or 0 (older) per snapshot. One command for all the snapshots of a batch in one db.
 _POSITION_LUA = """
-local cur = redis.call('GET', KEYS[2])
-local seq = ARGV[1]
-if cur and seq ~= '' then
-  if #cur > #seq or (#cur == #seq and cur > seq) then return 0 end
+local out = {}
+for i = 1, #KEYS / 2 do
+  local cur = redis.call('GET', KEYS[2 * i])
+  local seq, value = ARGV[2 * i - 1], ARGV[2 * i]
+  if cur and seq ~= '' and (#cur > #seq or (#cur == #seq and cur > seq)) then
+    out[i] = 0
+  else
+    if value == '' then redis.call('DEL', KEYS[2 * i - 1]) else redis.call('SET', KEYS[2 * i - 1], value) end
+    if seq ~= '' then redis.call('SET', KEYS[2 * i], seq) end
+    out[i] = 1
+  end
 end
-if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
-if seq ~= '' then redis.call('SET', KEYS[2], seq) end
-return 1
+return out
+"""
+# Every message of a batch, in order, in one command: a pipeline of one PUBLISH per fill costs the
+# client a command encoding and a reply parse each.
+_PUBLISH_LUA = """
+for i = 1, #ARGV do redis.call('PUBLISH', KEYS[1], ARGV[i]) end
+return #ARGV
 """
 
 
@@ -188,6 +201,7 @@ class Ingestor:
         self._on_mismatch = on_mismatch or (lambda bot_id: None)
         self._cross_check = PositionCrossCheck()
         self._position_script = self._platform.register_script(_POSITION_LUA)
+        self._publish_script = self._platform.register_script(_PUBLISH_LUA)
         self.in_flight = 0
         self._tail: asyncio.Task[None] | None = None  # post-commit work of the previous batch
 
@@ -436,10 +450,7 @@ class Ingestor:
         self.counters.redis_wait_ms += round((time.perf_counter() - started) * 1000)
 
     async def _publish(self, messages: list[str]) -> None:
-        async with self._platform.pipeline(transaction=False) as pipe:
-            for m in messages:
-                pipe.publish(FILLS_CHANNEL, m)
-            await pipe.execute()
+        await self._publish_script(keys=[FILLS_CHANNEL], args=messages)
 
     async def _write_result(self, b: _Barrier) -> None:
         async with self._platform.pipeline(transaction=True) as pipe:
@@ -458,18 +469,18 @@ class Ingestor:
             self._on_mismatch(item.bot_id)
 
     async def _apply_positions(self, latest: dict[tuple[str, str], _Position], now: datetime) -> None:
-        """The newest snapshot per (bot, symbol) of the batch, one pipeline per Redis db, seq-guarded."""
+        """The newest snapshot per (bot, symbol) of the batch, one script call per Redis db, seq-guarded."""
         by_db: dict[int, list[_Position]] = {}
         for item in latest.values():
             by_db.setdefault(self._bot_dbs.get(item.bot_id, 0), []).append(item)
         for db, items in by_db.items():
-            async with self._redis.get(db, self._platform).pipeline(transaction=False) as pipe:
-                for item in items:
-                    p = item.position
-                    await self._position_script(
-                        keys=[position_key(item.bot_id, p.symbol), position_seq_key(item.bot_id, p.symbol)],
-                        args=["" if p.seq is None else str(p.seq), position_value(p, now) or ""], client=pipe)
-                results = await pipe.execute()
+            keys: list[str] = []
+            args: list[str] = []
+            for item in items:
+                p = item.position
+                keys += [position_key(item.bot_id, p.symbol), position_seq_key(item.bot_id, p.symbol)]
+                args += ["" if p.seq is None else str(p.seq), position_value(p, now) or ""]
+            results = await self._position_script(keys=keys, args=args, client=self._redis.get(db, self._platform))
             for item, applied in zip(items, results):
                 if applied:
                     self.counters.positions_written += 1
