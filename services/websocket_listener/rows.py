@@ -5,9 +5,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
-from shared.bybit.messages import Execution, OrderUpdate, PositionSnapshot, WalletSnapshot
+from shared.bybit.messages import TRADE_EXEC_TYPE, Execution, OrderUpdate, PositionSnapshot, WalletSnapshot
 
 # Executions that move a position; funding and settlement only move money.
 POSITION_EXEC_TYPES = frozenset({"Trade", "AdlTrade", "BustTrade", "BlockTrade"})
@@ -54,6 +55,21 @@ def _s(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+_str = encode_basestring_ascii  # a JSON string literal, escaped exactly as the default encoder does
+
+
+def _opt_str(value: str | None) -> str:
+    return "null" if value is None else _str(value)
+
+
+def _num(value: Decimal | None) -> str:
+    return "null" if value is None else f'"{value!s}"'  # a Decimal's str is plain ASCII: nothing to escape
+
+
+def _bool(value: bool | None) -> str:
+    return "null" if value is None else "true" if value else "false"
+
+
 def iso_utc(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
@@ -83,10 +99,30 @@ class Fill:
         """The `fills_channel` payload: numbers as decimal strings, times ISO UTC.
 
         Its keys are the `trading.fills` column names, so the same text is also the row in the
-        batch insert (json_populate_recordset ignores `is_trade`): one encoding per fill.
+        batch insert (json_populate_recordset ignores `is_trade`): one encoding per fill. Written
+        out field by field (strings escaped by the json module's own C escaper): the same text as
+        `json.dumps(self.message_fields(), separators=(",", ":"))`, at half the cost.
         """
         e = self.execution
-        return _ENCODER.encode({
+        return (
+            f'{{"bot_id":{_str(self.bot_id)},"exec_id":{_str(e.exec_id)},"symbol":{_str(e.symbol)},'
+            f'"category":{_str(e.category)},"side":{_str(e.side)},"exec_type":{_str(e.exec_type)},'
+            f'"is_trade":{"true" if e.exec_type == TRADE_EXEC_TYPE else "false"},'
+            f'"exec_price":"{e.exec_price!s}","exec_qty":"{e.exec_qty!s}","exec_value":"{e.exec_value!s}",'
+            f'"commission":"{e.exec_fee!s}","fee_rate":{_num(e.fee_rate)},"fee_currency":{_opt_str(e.fee_currency)},'
+            f'"is_maker":{_bool(e.is_maker)},"closed_size":{_num(e.closed_size)},"exec_pnl":{_num(e.exec_pnl)},'
+            f'"order_id":{_str(e.order_id)},"client_order_id":{_opt_str(e.order_link_id or None)},'
+            f'"order_type":{_opt_str(e.order_type)},"order_price":{_num(e.order_price)},'
+            f'"order_qty":{_num(e.order_qty)},"leaves_qty":{_num(e.leaves_qty)},"mark_price":{_num(e.mark_price)},'
+            f'"stop_order_type":{_opt_str(e.stop_order_type)},"close_reason":{_str(self.close_reason)},'
+            f'"exec_time":"{iso_utc(e.exec_time)}","seq":{"null" if e.seq is None else int(e.seq)},'
+            f'"source":{_str(self.source)}}}'
+        )
+
+    def message_fields(self) -> dict[str, Any]:
+        """The `fills_channel` payload as a dict (the reference for `message`)."""
+        e = self.execution
+        return {
             "bot_id": self.bot_id, "exec_id": e.exec_id, "symbol": e.symbol, "category": e.category,
             "side": e.side, "exec_type": e.exec_type, "is_trade": e.is_trade,
             "exec_price": str(e.exec_price), "exec_qty": str(e.exec_qty), "exec_value": str(e.exec_value),
@@ -97,7 +133,7 @@ class Fill:
             "mark_price": _s(e.mark_price), "stop_order_type": e.stop_order_type,
             "close_reason": self.close_reason, "exec_time": iso_utc(e.exec_time), "seq": e.seq,
             "source": self.source,
-        })
+        }
 
 
 def order_row(bot_id: str, o: OrderUpdate) -> tuple[Any, ...]:

@@ -7,6 +7,9 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from shared.bybit.messages import Execution, PositionSnapshot, classify_frame, ms_to_datetime
 from services.websocket_listener.catchup import WINDOW_MS, PassRequests, windows
 from services.websocket_listener.dispatch import WalletThrottle
@@ -138,3 +141,22 @@ def test_catchup_requests_coalesce_to_the_earliest_gap_and_remember_a_from_db_pa
     assert (taken.from_db, taken.since) == (False, t2)
     requests.add(None)
     assert requests.take() == PassRequests(True, None) and requests.take() == PassRequests(False, None)
+
+
+_odd_text = st.text(min_size=1, max_size=20)
+_odd_decimal = st.decimals(allow_nan=False, allow_infinity=False, places=None)
+
+
+@given(bot_id=_odd_text, exec_id=_odd_text, fee_currency=st.none() | _odd_text, order_link_id=st.text(max_size=20),
+       stop_order_type=st.none() | _odd_text, price=_odd_decimal, fee_rate=st.none() | _odd_decimal,
+       is_maker=st.none() | st.booleans(), seq=st.none() | st.integers(-2**63, 2**63 - 1),
+       exec_type=st.sampled_from(["Trade", "Funding", "BustTrade"]))
+def test_fill_message_text_equals_the_json_encoding_of_its_fields(
+        bot_id: str, exec_id: str, fee_currency: str | None, order_link_id: str, stop_order_type: str | None,
+        price: Decimal, fee_rate: Decimal | None, is_maker: bool | None, seq: int | None, exec_type: str) -> None:
+    execution = replace(EXEC, exec_id=exec_id, fee_currency=fee_currency, order_link_id=order_link_id,  # type: ignore[type-var]
+                        stop_order_type=stop_order_type, exec_price=price, fee_rate=fee_rate, is_maker=is_maker,
+                        seq=seq, exec_type=exec_type)
+    fill = Fill(bot_id, execution, "ws")
+    assert fill.message() == json.dumps(fill.message_fields(), separators=(",", ":"))
+    assert json.loads(fill.message())["exec_price"] == str(price)
