@@ -47,6 +47,14 @@ class BotPlan:
     last_page_at: float = 0.0
 
 
+@dataclass(frozen=True)
+class WindowSlots:
+    """Per bot: windows being fetched (`windows_in_flight`), and windows held in memory until sent (twice
+    that). Both admit windows oldest first, so the oldest unsent window always gets its turn."""
+    fetching: asyncio.Semaphore
+    buffered: asyncio.Semaphore
+
+
 async def _plan(ctx: Context, run_id: str, bot_id: str, symbol: str | None, months: int,
                 now: datetime, trigger: str) -> BotPlan:
     start = months_back(now, months)
@@ -63,41 +71,40 @@ async def _plan(ctx: Context, run_id: str, bot_id: str, symbol: str | None, mont
 
 
 async def _one_window(ctx: Context, client: AccountClient, producer: IngestProducer, plan: BotPlan, window: Window,
-                      fetch_slots: asyncio.Semaphore, progress: Progress, my_turn: asyncio.Event,
-                      next_turn: asyncio.Event) -> None:
-    """Fetch the whole window (a few thousand rows), then, once every older window of the bot has been
-    sent, send it sorted by execution order: the listener commits history oldest first."""
+                      slots: WindowSlots, progress: Progress, my_turn: asyncio.Event, next_turn: asyncio.Event) -> None:
+    """Fetch the whole window (a few thousand rows) and look its rows up; then, once every older window
+    of the bot has been sent, send the new ones sorted by execution order: the listener commits
+    history oldest first. Windows are disjoint in time, so the early look-up cannot miss a row."""
     bot_id, symbol, tally = plan.spec.bot_id, plan.spec.symbol, plan.tally
     futures: list[asyncio.Future[BatchResult]] = []
-    pages = fetched = 0
-    rows_of_window: list[dict[str, Any]] = []
-    known = 0
-
-    async def flush(rows: list[dict[str, Any]]) -> None:
-        """Look the batch up once; the listener gets only the rows trading.fills does not hold yet."""
-        nonlocal known
-        present = await ctx.store.present_exec_ids([r["execId"] for r in rows])
-        known += len(present)
-        new = [r for r in rows if r["execId"] not in present]
-        if new:
-            futures.append(await producer.send(bot_id, new))
-
+    pages = fetched = known = 0
     try:
-        async with fetch_slots:  # held until sent: at most `windows_in_flight` windows in memory
-            async for rows in client.execution_pages(window, symbol):
-                pages += 1
-                tally.pages += 1
-                fetched += len(rows)
-                tally.fetched += len(rows)
-                progress.add_executions(len(rows))
-                rows_of_window.extend(rows)
+        async with slots.buffered:  # held until sent: a bounded number of windows in memory
+            rows_of_window: list[dict[str, Any]] = []
+            async with slots.fetching:
+                async for rows in client.execution_pages(window, symbol):
+                    pages += 1
+                    tally.pages += 1
+                    fetched += len(rows)
+                    tally.fetched += len(rows)
+                    progress.add_executions(len(rows))
+                    rows_of_window.extend(rows)
             plan.last_page_at = max(plan.last_page_at, time.monotonic())
             ordered = in_execution_order(rows_of_window)
-            rows_of_window = []
-            await my_turn.wait()
+            del rows_of_window
+            batches: list[list[dict[str, Any]]] = []
             step = ctx.settings.batch_rows  # fewer, larger commits for the listener
             for i in range(0, len(ordered), step):
-                await flush(ordered[i:i + step])
+                chunk = ordered[i:i + step]
+                stored = await ctx.store.present_exec_ids([r["execId"] for r in chunk])  # one look-up per batch
+                known += len(stored)
+                new = [r for r in chunk if r["execId"] not in stored]
+                if new:
+                    batches.append(new)
+            del ordered
+            await my_turn.wait()
+            for batch in batches:
+                futures.append(await producer.send(bot_id, batch))
     finally:
         next_turn.set()
     results = await asyncio.gather(*futures)
@@ -119,14 +126,15 @@ async def _one_window(ctx: Context, client: AccountClient, producer: IngestProdu
 async def _run_bot(ctx: Context, client: AccountClient, producer: IngestProducer, plan: BotPlan,
                    progress: Progress) -> BotOutcome:
     t0 = time.monotonic()
-    fetch_slots = asyncio.Semaphore(ctx.settings.windows_in_flight)
+    slots = WindowSlots(asyncio.Semaphore(ctx.settings.windows_in_flight),
+                        asyncio.Semaphore(2 * ctx.settings.windows_in_flight))
     error: str | None = None
     try:
         async with asyncio.TaskGroup() as tg:
             turns = [asyncio.Event() for _ in range(len(plan.windows) + 1)]
             turns[0].set()
             for i, window in enumerate(plan.windows):  # oldest first; the semaphore admits in this order
-                tg.create_task(_one_window(ctx, client, producer, plan, window, fetch_slots, progress,
+                tg.create_task(_one_window(ctx, client, producer, plan, window, slots, progress,
                                            turns[i], turns[i + 1]))
     except BaseExceptionGroup as eg:
         first = first_leaf(eg)
