@@ -56,13 +56,14 @@ def _listener_counters(stack) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 
 def _cpu_s(pid: int) -> float:
-    """user + system CPU seconds of a process so far."""
+    """user + system CPU seconds of a process so far, with those of its children that exited (a
+    PostgreSQL backend that ends moves its time to the postmaster's children's time)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _tree_cpu_s(root_pid: int | None) -> float:
-    """CPU seconds of a process and its children alive now (PostgreSQL backends)."""
+    """CPU seconds of a process and its children (PostgreSQL backends)."""
     if root_pid is None:
         return 0.0
     pids, frontier = {root_pid}, [root_pid]
