@@ -16,5 +16,5 @@ class TradeSyncSettings(BaseSettings):
     max_attempts: int = Field(8, ge=1, le=50, validation_alias="TRADE_SYNC_MAX_ATTEMPTS")
     lock_ttl_s: int = Field(60, ge=5, le=3600, validation_alias="TRADE_SYNC_LOCK_TTL_S")
     ip_limit_per_5s: int = Field(600, ge=0, le=100_000, validation_alias="TRADE_SYNC_IP_LIMIT_PER_5S")
-    repair_positions: bool = Field(False, validation_alias="TRADE_SYNC_REPAIR_POSITIONS")
+    repair_positions: bool = Field(True, validation_alias="TRADE_SYNC_REPAIR_POSITIONS")
     drift_confirm_s: float = Field(1.0, ge=0, le=60, validation_alias="TRADE_SYNC_DRIFT_CONFIRM_S")

@@ -1,8 +1,8 @@
-"""sync: fills deleted behind the platform's back are found and restored; position drift is reported."""
+"""sync: fills deleted behind the platform's back are found and restored; position drift is reported,
+and repaired through the listener."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +10,7 @@ import psycopg
 import redis
 
 from services.bybit_sim.handle import VenueAdmin, VenueProcess
-from shared.bybit.messages import parse_execution, parse_position
+from shared.bybit.messages import parse_execution
 from tests.support import trade_sync_harness as h
 from tests.support.stack import TestStack
 from tests.support.trade_sync_checks import differences, expected_row, stored_rows
@@ -69,26 +69,36 @@ async def test_sync_restores_deleted_fills_and_status_shows_them(listener: h.Lis
     assert again.json()[0]["missing_found"] == 0  # nothing left to recover
 
 
+def _corrupt_positions(r: redis.Redis, bot: str) -> dict[str, str]:
+    """Misstate one open position's size and invent one the exchange does not have."""
+    held = {k.split(":")[-1]: r.get(k) for k in r.scan_iter(f"position:{bot}:*")}
+    flat = sorted({"BTCUSDT", "ETHUSDT", "SOLUSDT"} - set(held))
+    expected_kinds: dict[str, str] = {}
+    if held:
+        symbol = sorted(held)[0]
+        doc = json.loads(held[symbol] or "{}")
+        doc["size"] = str(-2 * float(doc["size"]) if float(doc["size"]) else "1")
+        r.set(f"position:{bot}:{symbol}", json.dumps(doc))
+        expected_kinds[symbol] = "size"
+    if flat:
+        r.set(f"position:{bot}:{flat[0]}", json.dumps({"size": "0.5", "side": "Buy", "avg_price": "100"}))
+        expected_kinds[flat[0]] = "stale_in_redis"
+    assert expected_kinds
+    return expected_kinds
+
+
+def _bot_redis(stack: TestStack, db: int) -> redis.Redis:
+    return redis.Redis(port=stack.redis.redis_port, db=db, decode_responses=True,
+                       password=stack.redis.redis_password.get_secret_value())  # type: ignore[union-attr]
+
+
 async def test_sync_reports_position_drift(listener: h.Listener, env: dict[str, str], venue: VenueProcess,
                                            clean_state: TestStack) -> None:
     bot = "momentum_001"
-    r = redis.Redis(port=clean_state.redis.redis_port, db=2, decode_responses=True,
-                    password=clean_state.redis.redis_password.get_secret_value())  # type: ignore[union-attr]
+    r = _bot_redis(clean_state, 2)
     try:
-        held = {k.split(":")[-1]: r.get(k) for k in r.scan_iter(f"position:{bot}:*")}
-        flat = sorted({"BTCUSDT", "ETHUSDT", "SOLUSDT"} - set(held))
-        expected_kinds: dict[str, str] = {}
-        if held:  # an open position whose size Redis now misstates
-            symbol = sorted(held)[0]
-            doc = json.loads(held[symbol] or "{}")
-            doc["size"] = str(-2 * float(doc["size"]) if float(doc["size"]) else "1")
-            r.set(f"position:{bot}:{symbol}", json.dumps(doc))
-            expected_kinds[symbol] = "size"
-        if flat:  # a position Redis holds although the exchange is flat
-            r.set(f"position:{bot}:{flat[0]}", json.dumps({"size": "0.5", "side": "Buy", "avg_price": "100"}))
-            expected_kinds[flat[0]] = "stale_in_redis"
-        assert expected_kinds
-        res = h.run_cli(["sync", "--bot", bot, "--json"], env)
+        expected_kinds = _corrupt_positions(r, bot)
+        res = h.run_cli(["sync", "--bot", bot, "--json"], {**env, "TRADE_SYNC_REPAIR_POSITIONS": "false"})
     finally:
         r.close()
     assert res.returncode == 1  # reported, not silently accepted
@@ -101,52 +111,29 @@ async def test_sync_reports_position_drift(listener: h.Listener, env: dict[str, 
     assert {d["symbol"] for d in mine["drift"]} == set(expected_kinds)
 
 
-def _proposed_listener_peer(stop: threading.Event, platform: redis.Redis, bot_dbs: dict[str, redis.Redis]) -> None:
-    """A protocol peer for the proposed `position_snapshot` entry (the real listener does not take it yet):
-    applies the REST rows to `position:{bot}:{symbol}` and answers with the result hash."""
-    while not stop.is_set():
-        reply = platform.xreadgroup("listener", "peer", {"ingest:executions": ">"}, count=10, block=100)
-        for _stream, entries in reply or []:
-            for entry_id, f in entries:
-                bot = f["bot_id"]
-                if f.get("kind") == "position_snapshot":
-                    rows = json.loads(f["positions"])
-                    for row in rows:
-                        p = parse_position(row, "linear")
-                        key = f"position:{bot}:{p.symbol}"
-                        if p.is_flat:
-                            bot_dbs[bot].delete(key)
-                        else:
-                            bot_dbs[bot].set(key, json.dumps({"size": str(p.signed_size), "side": p.side,
-                                                              "avg_price": str(p.avg_price)}))
-                    result = {"received": len(rows), "inserted": len(rows), "duplicates": 0, "rejected": 0}
-                else:
-                    n = len(json.loads(f["executions"]))
-                    result = {"received": n, "inserted": 0, "duplicates": n, "rejected": 0}
-                platform.hset(f"ingest:result:{f['batch_id']}", mapping=result)
-                platform.xack("ingest:executions", "listener", entry_id)
+async def test_drift_is_repaired_through_the_real_listener(listener: h.Listener, env: dict[str, str],
+                                                           venue: VenueProcess, clean_state: TestStack) -> None:
+    """Repair is the default: trade_sync sends the exchange's position rows on the ingest stream and the
+    listener (the only writer of position keys) puts Redis back in line with the exchange."""
+    from decimal import Decimal
 
-
-async def test_drift_is_repaired_through_the_stream_when_enabled(env: dict[str, str], clean_state: TestStack) -> None:
+    from shared.bybit.rest_client import BybitRestClient
     bot = "momentum_001"
-    kw = {"port": clean_state.redis.redis_port, "decode_responses": True,
-          "password": clean_state.redis.redis_password.get_secret_value()}  # type: ignore[union-attr]
-    platform, bot_db = redis.Redis(db=0, **kw), redis.Redis(db=2, **kw)
-    platform.xgroup_create("ingest:executions", "listener", id="$", mkstream=True)
-    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):  # Redis says long 1 everywhere: wrong for every symbol
-        bot_db.set(f"position:{bot}:{symbol}", json.dumps({"size": "1", "side": "Buy", "avg_price": "1"}))
-    stop = threading.Event()
-    peer = threading.Thread(target=_proposed_listener_peer, args=(stop, platform, {bot: bot_db}), daemon=True)
-    peer.start()
+    r = _bot_redis(clean_state, 2)
     try:
-        res = h.run_cli(["sync", "--bot", bot, "--json"], {**env, "TRADE_SYNC_REPAIR_POSITIONS": "true"})
+        expected_kinds = _corrupt_positions(r, bot)
+        res = h.run_cli(["sync", "--bot", bot, "--json"], env)
+        held = {k.split(":")[-1]: Decimal(json.loads(r.get(k) or "{}")["size"])
+                for k in r.scan_iter(f"position:{bot}:*")}
     finally:
-        stop.set()
-        peer.join(5)
+        r.close()
     assert res.returncode == 0, res.stderr[-2000:]
     [outcome] = res.json()
-    assert outcome["drift_found"] == 3 and outcome["drift_repaired"] == 3
-    held = {k.split(":")[-1] for k in bot_db.scan_iter(f"position:{bot}:*")}
-    assert held == {d["symbol"] for d in outcome["drift"] if d["kind"] != "stale_in_redis"}
-    platform.close()
-    bot_db.close()
+    assert outcome["drift_found"] == len(expected_kinds) == outcome["drift_repaired"]
+    async with BybitRestClient(venue.rest_url, h.api_key_of(bot), h.keys_env([bot])["MOMENTUM_BYBIT_API_SECRET"]) as c:
+        rows = (await c.get("/v5/position/list", {"category": "linear", "settleCoin": "USDT"})).result["list"]
+    on_exchange = {p["symbol"]: Decimal(p["size"]) * (1 if p["side"] == "Buy" else -1)
+                   for p in rows if Decimal(p["size"]) != 0}
+    assert held == on_exchange
+    again = h.run_cli(["sync", "--bot", bot, "--json"], env)
+    assert again.returncode == 0 and again.json()[0]["drift_found"] == 0
