@@ -38,6 +38,7 @@ class ListenerSettings(BaseSettings):
     heartbeat_every_s: float = Field(5.0, gt=0, validation_alias="LISTENER_HEARTBEAT_EVERY_S")
     health_max_age_s: float = Field(60.0, gt=0, validation_alias="LISTENER_HEALTH_MAX_AGE_S")
     consumer_name: str = Field("listener-1", validation_alias="LISTENER_CONSUMER_NAME")
+    pnl_refresh_every_s: float = Field(2.0, gt=0, le=3600, validation_alias="LISTENER_PNL_REFRESH_EVERY_S")
     shutdown_timeout_s: float = Field(20.0, gt=0, validation_alias="LISTENER_SHUTDOWN_TIMEOUT_S")
 
     @field_validator("symbols", "bots", mode="before")

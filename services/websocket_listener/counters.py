@@ -28,6 +28,7 @@ class Counters:
     db_retries: int = 0
     db_wait_ms: int = 0
     redis_wait_ms: int = 0
+    pnl_applied: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

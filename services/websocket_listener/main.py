@@ -29,6 +29,7 @@ from services.websocket_listener.config import SERVICE, ListenerSettings
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.dispatch import Dispatcher, Source, WalletThrottle
 from services.websocket_listener.ingest import Ingestor
+from services.websocket_listener.pnl_refresh import refresh_forever
 from services.websocket_listener.recovered import RecoveredConsumer
 from services.websocket_listener.streams import PRIVATE_TOPICS, Stream, StreamTiming, public_topics
 
@@ -74,7 +75,7 @@ async def run() -> int:
     configure_logging(SERVICE)
     log.info("listener_starting", bots=bots, venue=venue.venue, symbols=list(cfg.symbols))
 
-    pool = await open_pool(db, "listener", min_size=2, max_size=4)
+    pool = await open_pool(db, "listener", min_size=2, max_size=5)
     # Every registered bot's db: the recovered stream may carry any of them, not only those streamed here.
     dbs = {PLATFORM_REDIS_DB, *(spec.redis_db for spec in BOTS.values())}
     redis_by_db = {n: redis_for(rs, n) for n in dbs}
@@ -124,6 +125,7 @@ async def run() -> int:
     producers.append(asyncio.create_task(consumer.run(stop), name="recovered"))
     beats = asyncio.create_task(_heartbeats(streams, dispatcher, counters, ingest, platform, cfg.heartbeat_every_s,
                                             stop), name="heartbeats")
+    pnl = asyncio.create_task(refresh_forever(pool, counters, cfg.pnl_refresh_every_s, stop), name="pnl_refresh")
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([writer, stopper], return_when=asyncio.FIRST_COMPLETED)
     writer_died = writer in done
@@ -142,7 +144,8 @@ async def run() -> int:
         await asyncio.sleep(0.02)
     writer.cancel()
     beats.cancel()
-    await asyncio.gather(writer, beats, return_exceptions=True)
+    pnl.cancel()
+    await asyncio.gather(writer, beats, pnl, return_exceptions=True)
     try:
         await health.write_beats(platform, {s.source.conn_name: {"up": False, "error": "stopped"} for s in streams},
                                  {}, counters, datetime.now(UTC))

@@ -1,8 +1,9 @@
 """Read-side queries for the C2 bot and the terminal, as the `c2` role through PgBouncer.
 
-PnL figures come from `trading.pnl_daily` (kept exact by triggers on the listener's inserts, see
-migration 0031): a day's realised PnL is its cash flow plus the change in open cost since the
-previous day with fills, so any window is a sum over a few thousand rows however many fills exist.
+PnL figures come from `trading.pnl_daily` (migrations 0031 and 0032): a day's realised PnL is its
+cash flow plus the change in open cost since the previous day with fills, so any window is a sum
+over a few thousand rows however many fills exist. The listener's inserts only queue their fills for
+the aggregates; every PnL read first applies that queue (`trading.pnl_refresh()`), so it is exact.
 """
 from __future__ import annotations
 
@@ -94,6 +95,22 @@ class Reports:
         async with self._pool.connection() as conn:
             cur = await conn.execute(sql, params)
             return await cur.fetchall()
+
+    async def _pnl_rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """A read of the PnL aggregates, after applying the fills queued since the last refresh (its
+        own committed transaction, so the read that follows sees it and holds no lock)."""
+        async with self._pool.connection() as conn:
+            await conn.execute("SELECT trading.pnl_refresh()")
+            await conn.commit()
+            cur = await conn.execute(sql, params)
+            return await cur.fetchall()
+
+    async def refresh_pnl(self) -> int:
+        """Apply the queued fills to the PnL aggregates now; returns how many were applied."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT trading.pnl_refresh()")
+            row = await cur.fetchone()
+            return int(row[0]) if row else 0
 
     # --- status --------------------------------------------------------------------------------
 
@@ -189,7 +206,7 @@ class Reports:
     async def analytics(self, window: str, *, bot_id: str | None = None, now: datetime | None = None,
                         top_n: int = 5) -> AnalyticsReport:
         since = window_start(window, now or datetime.now(timezone.utc))
-        rows = await self._rows(_BY_PAIR_SQL, {"bot": bot_id, "since": since})
+        rows = await self._pnl_rows(_BY_PAIR_SQL, {"bot": bot_id, "since": since})
         bot_parts: dict[str, list[tuple[PnlTotals, TripStats]]] = defaultdict(list)
         sym_parts: dict[str, list[tuple[PnlTotals, TripStats]]] = defaultdict(list)
         for row in rows:
@@ -212,7 +229,7 @@ class Reports:
         )
 
     async def _days(self, bot_id: str | None, since: date | None, until: date | None = None) -> list[DayPnl]:
-        rows = await self._rows(_BY_DAY_SQL, {"bot": bot_id, "since": since, "until": until})
+        rows = await self._pnl_rows(_BY_DAY_SQL, {"bot": bot_id, "since": since, "until": until})
         return [DayPnl(r[0], *_totals_trips(r[1:])) for r in rows]
 
     async def performance(self, bot_id: str | None = None) -> PerformanceReport:

@@ -51,6 +51,16 @@ def place_orders(session: HTTP, bot_id: str) -> dict[str, str]:
     return ids
 
 
+async def pnl_applied_by_listener(stack: TestStack, timeout_s: float) -> int:
+    """Waits until the PnL queue is empty; returns the fill rows the aggregates then count."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(stack.db.dsn("owner", direct=True), autocommit=True) as conn:
+        while conn.execute("SELECT count(*) FROM trading.pnl_pending").fetchone()[0]:
+            assert time.monotonic() < deadline, "the listener did not apply the PnL queue"
+            await asyncio.sleep(0.2)
+        return conn.execute("SELECT COALESCE(sum(fill_rows), 0) FROM trading.pnl_daily").fetchone()[0]
+
+
 async def test_pybit_orders_land_exactly_once_field_by_field(make_listener: Any, clean_state: TestStack,
                                                            venue: VenueProcess, admin: VenueAdmin) -> None:
     listener = make_listener(BOTS)
@@ -75,6 +85,10 @@ async def test_pybit_orders_land_exactly_once_field_by_field(make_listener: Any,
         for bot_id in BOTS:
             truth_ids = {e["execId"] for e in await admin.executions(api_key(bot_id))}
             assert fills.counts(bot_id) == Counter({e: 1 for e in truth_ids})
+
+    # The listener applies the PnL queue itself, off its write path: no reader has asked yet.
+    venue_rows = [len(await admin.executions(api_key(b))) for b in BOTS]
+    assert await pnl_applied_by_listener(clean_state, timeout_s=20) == sum(venue_rows)
 
     for bot_id, db in (("shortseller_001", 0), ("lxalgo_001", 1)):
         _, key, secret = KEYS[bot_id]

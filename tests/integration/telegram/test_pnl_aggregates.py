@@ -1,7 +1,10 @@
-"""The trigger-maintained PnL aggregates equal a replay of all fills in Python, whatever order and
-batching the fills arrive in through the listener's write path (out-of-order backfill included)."""
+"""The PnL aggregates equal a replay of all fills in Python, whatever order and batching the fills
+arrive in through the listener's write path (out-of-order backfill included), and whenever the
+queue of new fills is applied (`trading.pnl_refresh()`, migration 0032): between batches, while
+batches are being written, or only at the end."""
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import defaultdict
 from decimal import Decimal
@@ -35,7 +38,19 @@ def _expected(fills: list[Fill]) -> tuple[dict, dict, dict]:
     return days, trips, opens
 
 
+def _refresh(stack: TestStack) -> int:
+    """What a reader does first: apply the queued fills (as c2_user, through PgBouncer)."""
+    with psycopg.connect(stack.db.dsn("c2"), prepare_threshold=None, autocommit=True) as conn:
+        return conn.execute("SELECT trading.pnl_refresh()").fetchone()[0]
+
+
+def _pending(stack: TestStack) -> int:
+    with psycopg.connect(stack.db.dsn("owner", direct=True), autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM trading.pnl_pending").fetchone()[0]
+
+
 def _actual(stack: TestStack) -> tuple[dict, dict, dict]:
+    _refresh(stack)
     with psycopg.connect(stack.db.dsn("c2"), prepare_threshold=None) as conn:
         rows = conn.execute("""
             SELECT bot_id, symbol, day, trades, volume,
@@ -75,6 +90,46 @@ async def test_in_order_writes_match_a_full_replay(clean_state: TestStack) -> No
     async with listener_writer(clean_state) as writer:
         for i in range(0, len(fills), 37):
             await writer.write(fills[i:i + 37])
+            if i % 111 == 0:
+                _assert_same(clean_state, fills[:i + 37])
+    _assert_same(clean_state, fills)
+
+
+async def test_writes_only_queue_and_a_refresh_applies_each_fill_once(clean_state: TestStack) -> None:
+    fills = sorted(random_history(5, 300), key=lambda f: f.sort_key)
+    async with listener_writer(clean_state) as writer:
+        await writer.write(fills[:150])
+        await writer.write(fills[:150])  # duplicates are not inserted, so not queued either
+        await writer.write(fills[150:])
+    with psycopg.connect(clean_state.db.dsn("c2"), prepare_threshold=None) as conn:
+        assert conn.execute("SELECT count(*) FROM trading.pnl_daily").fetchone()[0] == 0
+    assert _pending(clean_state) == len(fills)
+    assert _refresh(clean_state) == len(fills)
+    assert _pending(clean_state) == 0
+    assert _refresh(clean_state) == 0
+    _assert_same(clean_state, fills)
+
+
+async def test_refreshes_racing_the_writer_match_a_full_replay(clean_state: TestStack) -> None:
+    """Refreshes on other connections while out-of-order batches commit: a replay may see fills
+    committed after its queue was taken; the result is still a full replay, with sums counted once."""
+    fills = random_history(6, 600)
+    random.Random(6).shuffle(fills)
+    done = asyncio.Event()
+
+    async def refresher() -> int:
+        runs = 0
+        while not done.is_set():
+            await asyncio.to_thread(_refresh, clean_state)
+            runs += 1
+        return runs
+
+    task = asyncio.create_task(refresher())
+    async with listener_writer(clean_state) as writer:
+        for i in range(0, len(fills), 20):
+            await writer.write(fills[i:i + 20])
+    done.set()
+    assert await task > 1
     _assert_same(clean_state, fills)
 
 
@@ -103,10 +158,13 @@ async def test_newest_first_backfill_like_the_rest_api_matches(clean_state: Test
     _assert_same(clean_state, fills)
 
 
-async def test_owner_corrections_and_deletes_rebuild_the_pair(clean_state: TestStack) -> None:
+@pytest.mark.parametrize("applied_before", [True, False], ids=["applied", "still-queued"])
+async def test_owner_corrections_and_deletes_rebuild_the_pair(clean_state: TestStack, applied_before: bool) -> None:
     fills = random_history(4, 200)
     async with listener_writer(clean_state) as writer:
         await writer.write(fills)
+    if applied_before:
+        _refresh(clean_state)
     gone = {f.exec_id for f in fills[::7]}
     changed = fills[3]
     with psycopg.connect(clean_state.db.dsn("owner", direct=True), autocommit=True) as conn:
