@@ -39,14 +39,14 @@ FILL_SQL = (
     "ON CONFLICT (exec_id) DO NOTHING RETURNING exec_id"
 )
 _ORDER_UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in ORDER_COLUMNS if c not in ("order_id", "bot_id"))
-_ORDER_SQL = (
-    f"INSERT INTO trading.orders ({', '.join(ORDER_COLUMNS)}) "
+# Orders (latest state, never moved back along the lifecycle) and their events, in one statement:
+# one round trip, atomic on its own.
+_ORDERS_SQL = (
+    f"WITH o AS (INSERT INTO trading.orders ({', '.join(ORDER_COLUMNS)}) "
     f"SELECT {', '.join(ORDER_COLUMNS)} FROM json_populate_recordset(NULL::trading.orders, %s::json) "
     f"ON CONFLICT (order_id) DO UPDATE SET {_ORDER_UPDATES}, updated_at = now() "
     "WHERE (EXCLUDED.updated_time, trading.order_status_rank(EXCLUDED.status), EXCLUDED.cum_exec_qty) "
-    "   >= (orders.updated_time, trading.order_status_rank(orders.status), orders.cum_exec_qty)"
-)
-_ORDER_EVENT_SQL = (
+    "   >= (orders.updated_time, trading.order_status_rank(orders.status), orders.cum_exec_qty)) "
     f"INSERT INTO trading.order_events ({', '.join(EVENT_COLUMNS)}) "
     f"SELECT {', '.join(EVENT_COLUMNS)} FROM json_populate_recordset(NULL::trading.order_events, %s::json) "
     "ON CONFLICT DO NOTHING"
@@ -291,8 +291,8 @@ class Ingestor:
                 dead[item.sha] = (item, (prev_dead[1] if prev_dead else 0) + 1)
 
         started = time.perf_counter()
-        new_ids, first_dead = await self._commit(list(fills.values()), list(orders.values()),
-                                                 list(events.values()), wallets, list(dead.values()))
+        new_ids, others = await self._commit(list(fills.values()), list(orders.values()),
+                                             list(events.values()), wallets, list(dead.values()))
         committed = time.perf_counter()
         self.counters.batches += 1
         self.counters.db_wait_ms += round((committed - started) * 1000)
@@ -301,21 +301,31 @@ class Ingestor:
         previous = self._tail
         if previous is not None:
             await previous
-        self._tail = asyncio.create_task(self._after_commit(batch, fills, dup_in_batch, new_ids, first_dead))
+        self._tail = asyncio.create_task(self._after_commit(batch, fills, dup_in_batch, new_ids, others))
 
     async def _commit(self, fills: list[_Fill], orders: list[_Order], events: list[_Order], wallets: list[_Wallet],
-                      dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+                      dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], asyncio.Task[tuple[set[str], set[str]]] | None]:
         """Fills in one transaction, everything else in another, on two connections at once.
 
-        They share no invariant (orders and wallet rows never announce anything), so the two halves
-        commit independently and each is retried on its own: a retry never re-runs a committed fill
-        insert, whose RETURNING list is what decides what gets published.
+        They share no invariant (orders and wallet rows never announce anything; an order row never
+        moves back along its lifecycle whatever order its updates commit in), so the two halves commit
+        independently and each is retried on its own: a retry never re-runs a committed fill insert,
+        whose RETURNING list is what decides what gets published. Returns once the fills are committed,
+        with the other half still running: the fills are announced without waiting for it, and the
+        batch's barriers wait for both.
         """
-        if fills and (orders or wallets or dead):
-            (new_ids, _), (_, first_dead) = await asyncio.gather(
-                self._commit_part(fills, [], [], [], []), self._commit_part([], orders, events, wallets, dead))
-            return new_ids, first_dead
-        return await self._commit_part(fills, orders, events, wallets, dead)
+        others = None
+        if orders or wallets or dead:
+            others = asyncio.create_task(self._commit_part([], orders, events, wallets, dead))
+        new_ids: set[str] = set()
+        if fills:
+            try:
+                new_ids, _ = await self._commit_part(fills, [], [], [], [])
+            except BaseException:
+                if others is not None:
+                    await asyncio.wait([others])
+                raise
+        return new_ids, others
 
     async def _commit_part(self, fills: list[_Fill], orders: list[_Order], events: list[_Order],
                            wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
@@ -369,29 +379,48 @@ class Ingestor:
         new_ids: set[str] = set()
         first_dead: set[str] = set()
         async with self._pool.connection() as conn:
-            async with conn.transaction():
+            if not (wallets or dead) and not (fills and orders):
+                # One statement: its own transaction on an autocommit connection, one round trip
+                # (BEGIN and COMMIT would be two more, through PgBouncer, before anything is announced).
                 if fills:
-                    batch_json = "[" + ",".join(f.message for f in fills) + "]"
-                    cur = await conn.execute(FILL_SQL, (batch_json,))
+                    cur = await conn.execute(FILL_SQL, ("[" + ",".join(f.message for f in fills) + "]",))
                     new_ids = {r[0] for r in await cur.fetchall()}
-                if orders:
-                    rows = [order_row(o.bot_id, o.order) for o in orders]
-                    await conn.execute(_ORDER_SQL, (rows_json(ORDER_COLUMNS, rows),))
-                    ev = [order_event_row(o.bot_id, o.order) for o in events]
-                    await conn.execute(_ORDER_EVENT_SQL, (rows_json(EVENT_COLUMNS, ev),))
-                for w in wallets:
-                    await conn.execute(_WALLET_SQL, wallet_row(w.bot_id, w.wallet, w.received_at))
-                if dead:
-                    cols = list(zip(*[(d.source, d.bot_id, d.reason, d.raw, d.sha, n) for d, n in dead]))
-                    cur = await conn.execute(_DEAD_SQL, [list(c) for c in cols])
-                    first_dead = {sha for sha, first in await cur.fetchall() if first}
+                elif orders:
+                    await conn.execute(_ORDERS_SQL, self._order_params(orders, events))
+            else:
+                new_ids, first_dead = await self._in_transaction(conn, fills, orders, events, wallets, dead)
         self.counters.fills_written += len(new_ids)
         self.counters.orders_written += len(orders)
         self.counters.wallet_snapshots += len(wallets)
         return new_ids, first_dead
 
+    @staticmethod
+    def _order_params(orders: list[_Order], events: list[_Order]) -> tuple[str, str]:
+        return (rows_json(ORDER_COLUMNS, [order_row(o.bot_id, o.order) for o in orders]),
+                rows_json(EVENT_COLUMNS, [order_event_row(o.bot_id, o.order) for o in events]))
+
+    async def _in_transaction(self, conn: psycopg.AsyncConnection[Any], fills: list[_Fill], orders: list[_Order],
+                              events: list[_Order], wallets: list[_Wallet],
+                              dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+        new_ids: set[str] = set()
+        first_dead: set[str] = set()
+        async with conn.transaction():
+            if fills:
+                batch_json = "[" + ",".join(f.message for f in fills) + "]"
+                cur = await conn.execute(FILL_SQL, (batch_json,))
+                new_ids = {r[0] for r in await cur.fetchall()}
+            if orders:
+                await conn.execute(_ORDERS_SQL, self._order_params(orders, events))
+            for w in wallets:
+                await conn.execute(_WALLET_SQL, wallet_row(w.bot_id, w.wallet, w.received_at))
+            if dead:
+                cols = list(zip(*[(d.source, d.bot_id, d.reason, d.raw, d.sha, n) for d, n in dead]))
+                cur = await conn.execute(_DEAD_SQL, [list(c) for c in cols])
+                first_dead = {sha for sha, first in await cur.fetchall() if first}
+        return new_ids, first_dead
+
     async def _after_commit(self, batch: list[Item], fills: dict[str, _Fill], dup_in_batch: list[_Fill],
-                            new_ids: set[str], first_dead: set[str]) -> None:
+                            new_ids: set[str], others: asyncio.Task[tuple[set[str], set[str]]] | None) -> None:
         started = time.perf_counter()
         now = datetime.now(UTC)
         publish: list[str] = []
@@ -405,6 +434,7 @@ class Ingestor:
             if item.ticket is not None:
                 item.ticket.duplicates += 1
         barriers: list[_Barrier] = []
+        dead_items: list[DeadLetter] = []
         dup_ids = {id(item) for item in dup_in_batch}
         latest: dict[tuple[str, str], _Position] = {}
         for item in batch:
@@ -432,16 +462,20 @@ class Ingestor:
                     self.counters.positions_stale += 1
                     if item.ticket is not None:
                         item.ticket.duplicates += 1
-            elif isinstance(item, DeadLetter) and item.sha in first_dead:
-                first_dead.discard(item.sha)
-                log.warning("dead_letter", source=item.source, bot_id=item.bot_id, reason=item.bad.reason,
-                            raw=item.bad.raw[:300])
+            elif isinstance(item, DeadLetter):
+                dead_items.append(item)
             elif isinstance(item, _Barrier):
                 barriers.append(item)
         if latest:
             await self._redis_retry(self._apply_positions, latest, now)
         if publish:
             await self._redis_retry(self._publish, publish)
+        first_dead: set[str] = set() if others is None else (await others)[1]
+        for item in dead_items:
+            if item.sha in first_dead:
+                first_dead.discard(item.sha)
+                log.warning("dead_letter", source=item.source, bot_id=item.bot_id, reason=item.bad.reason,
+                            raw=item.bad.raw[:300])
         for b in barriers:
             if b.result_key is not None:
                 await self._redis_retry(self._write_result, b)

@@ -75,7 +75,7 @@ async def run() -> int:
     configure_logging(SERVICE)
     log.info("listener_starting", bots=bots, venue=venue.venue, symbols=list(cfg.symbols))
 
-    pool = await open_pool(db, "listener", min_size=2, max_size=5)
+    pool = await open_pool(db, "listener", min_size=3, max_size=6, autocommit=True)
     # Every registered bot's db: the recovered stream may carry any of them, not only those streamed here.
     dbs = {PLATFORM_REDIS_DB, *(spec.redis_db for spec in BOTS.values())}
     redis_by_db = {n: redis_for(rs, n) for n in dbs}

@@ -7,11 +7,13 @@ from shared.settings import DatabaseSettings, Role
 
 
 def make_pool(db: DatabaseSettings, role: Role, *, min_size: int = 1, max_size: int = 10,
-              direct: bool = False) -> AsyncConnectionPool:
-    """An unopened pool; `check` drops connections that died with a PgBouncer or PostgreSQL restart."""
+              direct: bool = False, autocommit: bool = False) -> AsyncConnectionPool:
+    """An unopened pool; `check` drops connections that died with a PgBouncer or PostgreSQL restart.
+    With `autocommit`, a lone statement is its own transaction (one round trip); several statements
+    that must commit together go in `conn.transaction()`."""
     return AsyncConnectionPool(
         db.dsn(role, direct=direct),
-        kwargs={"prepare_threshold": None},
+        kwargs={"prepare_threshold": None, "autocommit": autocommit},
         min_size=min_size,
         max_size=max_size,
         open=False,
@@ -22,7 +24,7 @@ def make_pool(db: DatabaseSettings, role: Role, *, min_size: int = 1, max_size: 
 
 
 async def open_pool(db: DatabaseSettings, role: Role, *, min_size: int = 1, max_size: int = 10,
-                    direct: bool = False, wait_s: float = 30.0) -> AsyncConnectionPool:
-    pool = make_pool(db, role, min_size=min_size, max_size=max_size, direct=direct)
+                    direct: bool = False, wait_s: float = 30.0, autocommit: bool = False) -> AsyncConnectionPool:
+    pool = make_pool(db, role, min_size=min_size, max_size=max_size, direct=direct, autocommit=autocommit)
     await pool.open(wait=True, timeout=wait_s)
     return pool

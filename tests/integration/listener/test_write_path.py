@@ -48,7 +48,7 @@ class Harness:
         self.counters = Counters()
 
     async def __aenter__(self) -> Harness:
-        self.pool = await open_pool(self.stack.db, "listener", min_size=1, max_size=2)
+        self.pool = await open_pool(self.stack.db, "listener", min_size=1, max_size=3, autocommit=True)
         self.redis = {0: redis_for(self.stack.redis, 0), 1: redis_for(self.stack.redis, 1)}
         self.mismatches: list[str] = []
         self.ingest = Ingestor(self.pool, self.redis, {BOT: 1}, self.counters, max_batch=200,

@@ -43,7 +43,7 @@ class ListenerWriter:
 
 @asynccontextmanager
 async def listener_writer(stack: TestStack) -> AsyncIterator[ListenerWriter]:
-    pool = await open_pool(stack.db, "listener", max_size=2)
+    pool = await open_pool(stack.db, "listener", max_size=3, autocommit=True)
     dbs = sorted({0} | {spec.redis_db for spec in BOTS.values()})
     redis_by_db = {db: redis_for(stack.redis, db) for db in dbs}
     ingestor = Ingestor(pool, redis_by_db, {b: s.redis_db for b, s in BOTS.items()}, Counters())
