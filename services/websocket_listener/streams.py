@@ -199,17 +199,21 @@ class Stream:
                     log.warning("control_rejected", connection=self.source.name, ret_msg=control.ret_msg)
 
     async def _ping(self, ws: ClientConnection) -> None:
-        """App-level ping every interval; no frame at all (not even a pong) for too long means dead."""
-        check_every = min(self.timing.ping_interval_s, self.timing.dead_after_s) / 4
+        """App-level ping every interval; no frame at all (not even a pong) for `dead_after_s` means dead.
+
+        Wakes at the next ping or at the moment the connection would be dead, whichever is first, so a
+        silent connection is given up when its time is up, not up to a polling interval later.
+        """
         next_ping = time.monotonic()
         while True:
             now = time.monotonic()
-            if now - self.state.last_rx_monotonic > self.timing.dead_after_s:
+            if now - self.state.last_rx_monotonic >= self.timing.dead_after_s:
                 raise DeadConnection(f"no frame for {now - self.state.last_rx_monotonic:.1f}s")
             if now >= next_ping:
                 await ws.send(json.dumps({"req_id": self._req_id("ping"), "op": "ping"}))
                 next_ping = now + self.timing.ping_interval_s
-            await asyncio.sleep(check_every)
+            dead_at = self.state.last_rx_monotonic + self.timing.dead_after_s
+            await asyncio.sleep(max(0.0, min(next_ping, dead_at) - time.monotonic()))
 
 
 def public_topics(symbols: tuple[str, ...], kline_interval: str) -> tuple[str, ...]:

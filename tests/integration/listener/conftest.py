@@ -15,6 +15,7 @@ import pytest
 
 from services.bybit_sim.handle import VenueAdmin, VenueProcess
 from services.websocket_listener import health
+from services.websocket_listener.config import ListenerSettings
 from shared.redis_client import redis_for
 from tests.support.stack import TestStack
 
@@ -28,6 +29,14 @@ FAST_TIMING = {
     "LISTENER_PING_INTERVAL_S": "1", "LISTENER_DEAD_AFTER_S": "3", "LISTENER_HANDSHAKE_TIMEOUT_S": "3",
     "LISTENER_BACKOFF_MIN_S": "0.2", "LISTENER_BACKOFF_MAX_S": "2", "LISTENER_AUTH_BACKOFF_MIN_S": "0.5",
     "LISTENER_HEARTBEAT_EVERY_S": "0.5", "LISTENER_HEALTH_MAX_AGE_S": "5", "LISTENER_CATCHUP_EVERY_S": "60",
+}
+
+# The connection timing the listener ships with (the defaults in config.py: ping every 20 s, dead after 30 s,
+# 10 s handshake, 0.5..30 s backoff, scheduled catch-up every 300 s), for tests that must not scale it down.
+PRODUCTION_TIMING = {
+    str(f.validation_alias): str(f.default) for name, f in ListenerSettings.model_fields.items()
+    if name in ("ping_interval_s", "dead_after_s", "handshake_timeout_s", "backoff_min_s", "backoff_max_s",
+                "auth_backoff_min_s", "catchup_every_s")
 }
 
 

@@ -133,3 +133,27 @@ class FillsSubscriber:
 
 async def venue_executions(admin: VenueAdmin, key: str) -> list[dict[str, Any]]:
     return await admin.executions(key)
+
+
+def log_events(log_text: str, *events: str) -> list[dict[str, Any]]:
+    """The listener's JSON log lines whose event is one of `events`, in order."""
+    out = []
+    for line in log_text.splitlines():
+        if line.startswith("{") and any(f'"{e}"' in line for e in events):
+            entry = json.loads(line)
+            if entry.get("event") in events:
+                out.append(entry)
+    return out
+
+
+def replaced_after_dead(log_text: str, connection: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The connection's first loss for silence (DeadConnection) and the first `connection_up` after it."""
+    dead = None
+    for entry in log_events(log_text, "connection_lost", "connection_up"):
+        if entry.get("connection") != connection:
+            continue
+        if dead is None and entry["event"] == "connection_lost" and entry["error"].startswith("DeadConnection"):
+            dead = entry
+        elif dead is not None and entry["event"] == "connection_up":
+            return dead, entry
+    return None
