@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from shared.bybit.messages import BadFrame, OrderUpdate, PositionSnapshot, WalletSnapshot, dump_raw
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.rows import (
-    EVENT_COLUMNS, FILL_COLUMNS, ORDER_COLUMNS, Fill, PositionCrossCheck, order_event_row, order_progress, order_row,
+    EVENT_COLUMNS, ORDER_COLUMNS, Fill, PositionCrossCheck, order_event_row, order_progress, order_row,
     position_value, rows_json, wallet_row,
 )
 
@@ -33,24 +33,10 @@ FILLS_CHANNEL = "fills_channel"
 RESULT_TTL_S = 86_400
 MAX_RAW_CHARS = 100_000
 
-FILL_SQL = (
-    f"INSERT INTO trading.fills ({', '.join(FILL_COLUMNS)}) "
-    f"SELECT {', '.join(FILL_COLUMNS)} FROM json_populate_recordset(NULL::trading.fills, %s::json) "
-    "ON CONFLICT (exec_id) DO NOTHING RETURNING exec_id"
-)
-_ORDER_UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in ORDER_COLUMNS if c not in ("order_id", "bot_id"))
-# Orders (latest state, never moved back along the lifecycle) and their events, in one statement:
-# one round trip, atomic on its own.
-_ORDERS_SQL = (
-    f"WITH o AS (INSERT INTO trading.orders ({', '.join(ORDER_COLUMNS)}) "
-    f"SELECT {', '.join(ORDER_COLUMNS)} FROM json_populate_recordset(NULL::trading.orders, %s::json) "
-    f"ON CONFLICT (order_id) DO UPDATE SET {_ORDER_UPDATES}, updated_at = now() "
-    "WHERE (EXCLUDED.updated_time, trading.order_status_rank(EXCLUDED.status), EXCLUDED.cum_exec_qty) "
-    "   >= (orders.updated_time, trading.order_status_rank(orders.status), orders.cum_exec_qty)) "
-    f"INSERT INTO trading.order_events ({', '.join(EVENT_COLUMNS)}) "
-    f"SELECT {', '.join(EVENT_COLUMNS)} FROM json_populate_recordset(NULL::trading.order_events, %s::json) "
-    "ON CONFLICT DO NOTHING"
-)
+# The two hot statements live in PL/pgSQL functions (migration 0033), whose plans PostgreSQL keeps
+# per server connection: through PgBouncer's transaction mode a plain statement is planned every time.
+FILL_SQL = "SELECT exec_id FROM trading.ingest_fills(%s::json) AS exec_id"
+_ORDERS_SQL = "SELECT trading.ingest_orders(%s::json, %s::json)"
 _WALLET_SQL = (
     "INSERT INTO trading.wallet_snapshots (bot_id, snapshot_time, account_type, total_equity, total_wallet_balance, "
     "total_margin_balance, total_available_balance, total_perp_upl, total_initial_margin, "
@@ -466,10 +452,10 @@ class Ingestor:
                 dead_items.append(item)
             elif isinstance(item, _Barrier):
                 barriers.append(item)
-        if latest:
-            await self._redis_retry(self._apply_positions, latest, now)
-        if publish:
-            await self._redis_retry(self._publish, publish)
+        # Positions and announcements are independent of each other (both only follow the commit):
+        # sent at once, so a fill waits for one Redis round trip, not two.
+        await asyncio.gather(*([self._redis_retry(self._apply_positions, latest, now)] if latest else []),
+                             *([self._redis_retry(self._publish, publish)] if publish else []))
         first_dead: set[str] = set() if others is None else (await others)[1]
         for item in dead_items:
             if item.sha in first_dead:
