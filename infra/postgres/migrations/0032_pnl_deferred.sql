@@ -2,7 +2,7 @@
 --
 -- Until now the insert trigger replayed the PnL books inside the listener's own transaction: about
 -- 0.8 ms per statement and 30 us per fill on the single writer's critical path. Now the insert
--- trigger only queues the new fill ids in trading.pnl_pending (one heap row each, no index), and
+-- trigger only queues the new fill ids in trading.pnl_pending (one row each), and
 -- trading.pnl_refresh() applies the queue with exactly the method of migration 0031: order-free sums
 -- added once per queued fill, then one replay per (bot, symbol) from the earliest queued fill (from
 -- the pair's state when it is later than everything applied, otherwise from the last flat point
@@ -14,7 +14,7 @@
 -- sums and replays from before them. So every fill is counted once, by whichever takes its queue row.
 
 CREATE TABLE trading.pnl_pending (
-    fill_id   bigint NOT NULL
+    fill_id   bigint PRIMARY KEY  -- probed once per replayed fill: is it still queued?
 );
 COMMENT ON TABLE trading.pnl_pending IS 'fills not yet applied to the PnL aggregates; drained by trading.pnl_refresh()';
 
