@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,15 +26,26 @@ from shared.bybit.auth import sign_ws_auth  # noqa: E402
 KEY, SECRET = "bench-key", "bench-secret"
 
 
-async def run(count: int, rate: float, rows_per_frame: int, topics: list[str]) -> dict[str, float]:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of a process so far, all its threads (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+async def run(count: int, rate: float, rows_per_frame: int, topics: list[str],
+              compression: str | None = "deflate") -> dict[str, float]:
     with VenueProcess([(KEY, SECRET, "100000000")], speed=1.0) as venue:
-        async with websockets.connect(venue.ws_private_url, max_size=None) as ws, \
+        async with websockets.connect(venue.ws_private_url, max_size=None, compression=compression) as ws, \
                 VenueAdmin(venue.admin_url) as admin:
             expires = int(time.time() * 1000) + 10_000
             await ws.send(json.dumps({"op": "auth", "args": [KEY, expires, sign_ws_auth(SECRET, expires)]}))
             await ws.recv()
             await ws.send(json.dumps({"op": "subscribe", "args": topics}))
             await ws.recv()
+            assert venue.proc is not None
+            cpu_before = cpu_seconds(venue.proc.pid)
             gen_id = await admin.generate(KEY, count, rate, ["BTCUSDT", "ETHUSDT", "SOLUSDT"],
                                           prefix="bench", rows_per_frame=rows_per_frame)
             started = time.perf_counter()
@@ -48,7 +60,10 @@ async def run(count: int, rate: float, rows_per_frame: int, topics: list[str]) -
                     rows += len(frame["data"])
             ended = time.perf_counter()
             status = await admin.wait_generation(gen_id)
-    return {"rows": rows, "frames": frames, "seconds": ended - started,
+            user, system = (after - before for after, before in zip(cpu_seconds(venue.proc.pid), cpu_before,
+                                                                    strict=True))
+    return {"rows": rows, "venue_cpu_s": user + system, "venue_sys_s": system, "frames": frames,
+            "seconds": ended - started,
             "per_s": rows / (ended - started), "per_s_after_first": rows / (ended - (first or started)),
             "generator_state": status["state"]}
 
@@ -59,12 +74,18 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100_000, help="target executions per second")
     parser.add_argument("--rows-per-frame", type=int, default=100, help="max execution rows in one push")
     parser.add_argument("--topics", default="execution", help="comma-separated private topics to subscribe")
+    parser.add_argument("--compression", choices=("deflate", "none"), default="deflate",
+                        help="permessage-deflate offered by the client (the listener connects with none)")
     args = parser.parse_args()
-    result = asyncio.run(run(args.count, args.rate, args.rows_per_frame, args.topics.split(",")))
+    result = asyncio.run(run(args.count, args.rate, args.rows_per_frame, args.topics.split(","),
+                             None if args.compression == "none" else args.compression))
     print(f"venue push: {result['rows']} executions in {result['seconds']:.2f} s on one private connection "
           f"= {result['per_s']:,.0f} executions/s (target rate {args.rate:,.0f}/s, "
           f"rows/frame <= {args.rows_per_frame}, "
-          f"topics {args.topics}, {result['frames']} frames, generator {result['generator_state']})")
+          f"topics {args.topics}, compression {args.compression}, {result['frames']} frames, "
+          f"generator {result['generator_state']}); "
+          f"venue CPU {result['venue_cpu_s']:.2f} s (system {result['venue_sys_s']:.2f} s) = "
+          f"{result['venue_cpu_s'] / result['rows'] * 1e6:.0f} us per execution")
     return 0
 
 

@@ -45,7 +45,7 @@ class Event:
 
 def stable_uuid(seed: int, *parts: object) -> str:
     """A UUID4-shaped id derived from the seed, so the same seed and orders give the same ids."""
-    raw = bytearray(hashlib.sha256("|".join(str(p) for p in (seed, *parts)).encode()).digest()[:16])
+    raw = bytearray(hashlib.sha256("|".join(map(str, (seed, *parts))).encode()).digest()[:16])
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = raw.hex()
@@ -120,8 +120,14 @@ class Engine:
         return acct.balance + sum((self.unrealised(p) for p in acct.positions.values()), ZERO)
 
     def available(self, acct: Account) -> Decimal:
-        im = sum((self.position_im(p) for p in acct.positions.values()), ZERO) + self.order_im(acct)
-        return max(self.equity(acct) - im, ZERO)
+        """max(equity - position IM - order IM, 0), in one pass over the positions (checked on every order)."""
+        im = upl = ZERO
+        for p in acct.positions.values():
+            im += abs(p.size) * p.avg_price / p.leverage
+            if p.size != 0:
+                upl += p.size * (self.price_of(p.symbol) - p.avg_price)
+        im += self.order_im(acct)
+        return max(acct.balance + upl - im, ZERO)
 
     @staticmethod
     def liq_price(pos: Position, inst: Instrument) -> Decimal | None:

@@ -34,7 +34,8 @@ class VenueClock:
         return self.venue_start_ms + int((real_ms - self.real_start_ms) * self.speed)
 
     def now(self) -> int:
-        return self.venue_at(wall_ms())
+        """venue_at(wall_ms()), inlined: prices ask for it several times per order."""
+        return self.venue_start_ms + int((time.time_ns() // 1_000_000 - self.real_start_ms) * self.speed)
 
 
 def interval_start(interval: str, t_ms: int) -> int:

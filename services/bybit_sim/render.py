@@ -11,9 +11,16 @@ from services.bybit_sim.models import ZERO, Account, Execution, Order, Position
 
 
 def num(d: Decimal) -> str:
-    """Decimal as Bybit writes numbers: a plain string, no exponent, no trailing zeros."""
-    if d == 0:
+    """Decimal as Bybit writes numbers: a plain string, no exponent, no trailing zeros.
+
+    That is `format(d.normalize(), "f")`; a plain `str(d)` with a fraction and too few digits for
+    normalize() to round (precision 28) only needs its trailing zeros cut, at half the cost."""
+    if not d:
         return "0"
+    s = str(d)
+    if "." in s and "E" not in s and len(s) <= 28:
+        s = s.rstrip("0")
+        return s[:-1] if s[-1] == "." else s
     return format(d.normalize(), "f")
 
 
@@ -178,7 +185,7 @@ def position_ws(engine: Engine, pos: Position) -> dict[str, Any]:
     return row
 
 
-def _wallet_figures(engine: Engine, acct: Account) -> dict[str, Decimal]:
+def wallet_figures(engine: Engine, acct: Account) -> dict[str, Decimal]:
     upl = sum((engine.unrealised(p) for p in acct.positions.values()), ZERO)
     pos_im = sum((engine.position_im(p) for p in acct.positions.values()), ZERO)
     pos_mm = sum((abs(p.size) * p.avg_price * MMR for p in acct.positions.values()), ZERO)
@@ -212,7 +219,7 @@ def _wallet_coin(acct: Account, f: dict[str, Decimal]) -> dict[str, Any]:
 
 
 def _wallet_row(engine: Engine, acct: Account) -> dict[str, Any]:
-    f = _wallet_figures(engine, acct)
+    f = wallet_figures(engine, acct)
     im = f["pos_im"] + f["order_im"]
     equity = f["equity"]
     return {

@@ -14,12 +14,12 @@ import structlog
 
 from services.bybit_sim.engine import Engine, Event, FeeSchedule, OrderRequest
 from services.bybit_sim.faults import FaultBook
+from services.bybit_sim.frames import execution_ws_json, order_ws_json, position_ws_json, private_frame, wallet_ws_json
 from services.bybit_sim.generate import Generation, parse_generation, run_generation
 from services.bybit_sim.instruments import INSTRUMENTS
 from services.bybit_sim.market import FUNDING_INTERVAL_MS, Market, VenueClock, interval_next, interval_start, wall_ms
 from services.bybit_sim.models import Account, Execution, Order, Position
 from services.bybit_sim.ratelimit import RateLimits
-from services.bybit_sim.render import execution_ws, order_ws, position_ws, wallet_ws
 from services.bybit_sim.state import FORMAT_VERSION, account_from_doc, account_to_doc, write_state
 from services.bybit_sim.ws import Hub
 
@@ -117,10 +117,14 @@ class Venue:
             return
         self._push_public_trades([e.obj for e in events if e.topic == "execution"])
         grouped: dict[str, dict[str, list[Any]]] = {}
+        listened: dict[str, bool] = {}
         for ev in events:
-            if not self.hub.has_private(ev.api_key):
-                continue
-            grouped.setdefault(ev.api_key, {}).setdefault(ev.topic, []).append(ev.obj)
+            api_key = ev.api_key
+            heard = listened.get(api_key)
+            if heard is None:
+                heard = listened[api_key] = self.hub.has_private(api_key)
+            if heard:
+                grouped.setdefault(api_key, {}).setdefault(ev.topic, []).append(ev.obj)
         now = wall_ms()
         for api_key, topics in grouped.items():
             for topic, objs in topics.items():
@@ -131,8 +135,7 @@ class Venue:
                     continue
                 rows = self._rows(topic, objs)
                 for i in range(0, len(rows), rows_per_frame):
-                    chunk = rows[i:i + rows_per_frame]
-                    frame = dumps({"id": self.frame_id(), "topic": topic, "creationTime": now, "data": chunk})
+                    frame = private_frame(self.frame_id(), topic, now, rows[i:i + rows_per_frame])
                     self.hub.push_private(api_key, topic, frame)
                 if topic == "execution":
                     self._push_fast(api_key, objs, now, rows_per_frame)
@@ -182,18 +185,19 @@ class Venue:
                 "orderId": e.order_id, "isMaker": e.is_maker, "orderLinkId": "" if e.is_maker else e.order_link_id,
                 "side": e.side, "execTime": str(e.exec_time_ms), "seq": e.seq}
 
-    def _rows(self, topic: str, objs: list[Any]) -> list[dict[str, Any]]:
+    def _rows(self, topic: str, objs: list[Any]) -> list[str]:
+        """The rows of a private topic as JSON text."""
         if topic == "execution":
-            return [execution_ws(e) for e in objs]
+            return [execution_ws_json(e) for e in objs]
         if topic == "order":
-            return [order_ws(o) for o in objs]
+            return [order_ws_json(o) for o in objs]
         if topic == "position":
             latest: dict[str, Position] = {}
             for p in objs:
                 latest[p.symbol] = p
-            return [position_ws(self.engine, p) for p in latest.values()]
+            return [position_ws_json(self.engine, p) for p in latest.values()]
         acct = objs[-1]
-        return [wallet_ws(self.engine, acct)]
+        return [wallet_ws_json(self.engine, acct)]
 
     def run_engine(self, events: list[Event]) -> list[Event]:
         """Freeze order rows at event time so pushes show each intermediate state (a position frame
