@@ -46,7 +46,7 @@ def _refresh(stack: TestStack) -> int:
 
 def _pending(stack: TestStack) -> int:
     with psycopg.connect(stack.db.dsn("owner", direct=True), autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM trading.pnl_pending").fetchone()[0]
+        return conn.execute("SELECT COALESCE(sum(fill_rows), 0) FROM trading.pnl_pending").fetchone()[0]
 
 
 def _actual(stack: TestStack) -> tuple[dict, dict, dict]:
