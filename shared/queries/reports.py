@@ -105,13 +105,6 @@ class Reports:
             cur = await conn.execute(sql, params)
             return await cur.fetchall()
 
-    async def refresh_pnl(self) -> int:
-        """Apply the queued fills to the PnL aggregates now; returns how many were applied."""
-        async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT trading.pnl_refresh()")
-            row = await cur.fetchone()
-            return int(row[0]) if row else 0
-
     # --- status --------------------------------------------------------------------------------
 
     async def status(self, now: datetime | None = None) -> StatusReport:
