@@ -1,8 +1,9 @@
 """The single write path: parsed records -> PostgreSQL (one transaction per batch) -> Redis and pub/sub.
 
-Everything durable goes through one queue and one writer task, so what arrives while a commit is in
-flight is batched into the next one, and the order "fills committed, then positions and publishes"
-holds for every record. Nothing is announced before it is committed.
+Everything durable goes through one queue and one writer, so what arrives while a commit is in flight
+is batched into the next one (two batches may be committing at once), and the order "fills committed,
+then positions and publishes" holds for every record: batches are announced one at a time, in the
+order they were taken. Nothing is announced before it is committed.
 """
 from __future__ import annotations
 
@@ -175,7 +176,7 @@ def position_seq_key(bot_id: str, symbol: str) -> str:
 
 class Ingestor:
     def __init__(self, pool: AsyncConnectionPool, redis_by_db: dict[int, Redis], bot_dbs: dict[str, int],
-                 counters: Counters, *, max_batch: int = 1000, queue_size: int = 50_000,
+                 counters: Counters, *, max_batch: int = 1000, queue_size: int = 50_000, commits_in_flight: int = 2,
                  on_mismatch: Callable[[str], None] | None = None) -> None:
         self._pool = pool
         self._redis = redis_by_db
@@ -188,8 +189,11 @@ class Ingestor:
         self._cross_check = PositionCrossCheck()
         self._position_script = self._platform.register_script(_POSITION_LUA)
         self._publish_script = self._platform.register_script(_PUBLISH_LUA)
-        self.in_flight = 0
-        self._tail: asyncio.Task[None] | None = None  # post-commit work of the previous batch
+        self.in_flight = 0  # items taken off the queue whose batch is not announced yet
+        self._commit_slots = asyncio.Semaphore(commits_in_flight)
+        self._tail: asyncio.Task[None] | None = None  # the newest batch: its commit, then its announcement
+        self._failure: asyncio.Future[None] | None = None  # set by the first batch that fails
+        self._committing: dict[object, tuple[Any, asyncio.Event]] = {}  # batches committing: exec ids, done
 
     # ---- producers -----------------------------------------------------------------------
 
@@ -221,37 +225,59 @@ class Ingestor:
 
     def pending(self) -> int:
         """Items not yet fully done: queued, being committed, or awaiting their post-commit step."""
-        tail = 0 if self._tail is None or self._tail.done() else 1
-        return self._queue.qsize() + self.in_flight + tail
+        return self._queue.qsize() + self.in_flight
 
     # ---- the writer ------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Take a batch off the queue as soon as a commit slot is free and start it. A batch that
+        fails (a bug: the database's own refusals are isolated and dead-lettered, outages retried)
+        stops the writer."""
+        self._failure = asyncio.get_running_loop().create_future()
         while True:
-            first = await self._queue.get()
+            await self._commit_slots.acquire()
+            get = asyncio.ensure_future(self._queue.get())
+            await asyncio.wait({get, self._failure}, return_when=asyncio.FIRST_COMPLETED)
+            if self._failure.done():
+                get.cancel()
+                self._failure.result()  # raises the batch's error
+            first = get.result()
             batch = [first]
             while len(batch) < self._max_batch:
                 try:
                     batch.append(self._queue.get_nowait())
                 except asyncio.QueueEmpty:
                     break
-            self.in_flight = len(batch)
-            try:
-                await self._process(batch)
-            finally:
-                self.in_flight = 0
+            self.in_flight += len(batch)
+            self._tail = asyncio.create_task(self._process(batch, self._tail))
 
     async def drain(self) -> None:
-        """Write whatever is queued (used at shutdown, after the producers stopped)."""
-        while not self._queue.empty():
-            batch: list[Item] = []
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._process(batch)
+        """Wait until every batch taken off the queue is committed and announced."""
         if self._tail is not None:
             await self._tail
 
-    async def _process(self, batch: list[Item]) -> None:
+    async def _process(self, batch: list[Item], previous: asyncio.Task[None] | None) -> None:
+        """Commit the batch (older batches may still be committing: up to `commits_in_flight` at
+        once), then announce it once the previous batch is announced, so announcements keep the
+        batch order and never overtake their own commit. A batch sharing a fill with an older batch
+        still committing waits for it, so the fill is inserted (and counted) by the older one."""
+        try:
+            try:
+                new_ids, others, fills, dup_in_batch = await self._commit_batch(batch)
+            finally:
+                self._commit_slots.release()
+            if previous is not None:
+                await previous
+            await self._after_commit(batch, fills, dup_in_batch, new_ids, others)
+        except Exception as exc:
+            if self._failure is not None and not self._failure.done():
+                self._failure.set_exception(exc)
+            raise
+        finally:
+            self.in_flight -= len(batch)
+
+    async def _commit_batch(self, batch: list[Item]) -> tuple[set[str], asyncio.Task[tuple[set[str], set[str]]] | None,
+                                                              dict[str, _Fill], list[_Fill]]:
         fills: dict[str, _Fill] = {}
         dup_in_batch: list[_Fill] = []
         orders: dict[str, _Order] = {}
@@ -276,18 +302,24 @@ class Ingestor:
                 prev_dead = dead.get(item.sha)
                 dead[item.sha] = (item, (prev_dead[1] if prev_dead else 0) + 1)
 
-        started = time.perf_counter()
-        new_ids, others = await self._commit(list(fills.values()), list(orders.values()),
-                                             list(events.values()), wallets, list(dead.values()))
-        committed = time.perf_counter()
+        # A fill also in an older batch still committing waits for that batch: the earlier batch is the
+        # one that inserts it (and counts it for its ticket), as if the batches had committed in turn.
+        mine = fills.keys()
+        older = [done for ids, done in self._committing.values() if not mine.isdisjoint(ids)]
+        token, done = object(), asyncio.Event()
+        self._committing[token] = (mine, done)
+        try:
+            for event in older:
+                await event.wait()
+            started = time.perf_counter()
+            new_ids, others = await self._commit(list(fills.values()), list(orders.values()),
+                                                 list(events.values()), wallets, list(dead.values()))
+        finally:
+            done.set()
+            del self._committing[token]
         self.counters.batches += 1
-        self.counters.db_wait_ms += round((committed - started) * 1000)
-        # This batch's publishes and positions run while the next batch commits; one at a time and in
-        # order, so announcements keep the commit order and never overtake their commit.
-        previous = self._tail
-        if previous is not None:
-            await previous
-        self._tail = asyncio.create_task(self._after_commit(batch, fills, dup_in_batch, new_ids, others))
+        self.counters.db_wait_ms += round((time.perf_counter() - started) * 1000)
+        return new_ids, others, fills, dup_in_batch
 
     async def _commit(self, fills: list[_Fill], orders: list[_Order], events: list[_Order], wallets: list[_Wallet],
                       dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], asyncio.Task[tuple[set[str], set[str]]] | None]:

@@ -1,7 +1,8 @@
 """Keeps the PnL aggregates close behind the fills, off the write path.
 
 The insert trigger only queues new fills (`trading.pnl_pending`, migration 0032); this task applies
-the queue every few seconds on a connection of its own, so the writer never waits for the PnL books.
+the queue every `LISTENER_PNL_REFRESH_EVERY_S` (10 s) on a connection of its own, so the writer
+never waits for the PnL books.
 Readers apply whatever is left before they read, so the aggregates they see are exact either way.
 """
 from __future__ import annotations

@@ -88,7 +88,7 @@ async def test_pybit_orders_land_exactly_once_field_by_field(make_listener: Any,
 
     # The listener applies the PnL queue itself, off its write path: no reader has asked yet.
     venue_rows = [len(await admin.executions(api_key(b))) for b in BOTS]
-    assert await pnl_applied_by_listener(clean_state, timeout_s=20) == sum(venue_rows)
+    assert await pnl_applied_by_listener(clean_state, timeout_s=40) == sum(venue_rows)
 
     for bot_id, db in (("shortseller_001", 0), ("lxalgo_001", 1)):
         _, key, secret = KEYS[bot_id]
