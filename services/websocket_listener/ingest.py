@@ -251,11 +251,6 @@ class Ingestor:
             self.in_flight += len(batch)
             self._tail = asyncio.create_task(self._process(batch, self._tail))
 
-    async def drain(self) -> None:
-        """Wait until every batch taken off the queue is committed and announced."""
-        if self._tail is not None:
-            await self._tail
-
     async def _process(self, batch: list[Item], previous: asyncio.Task[None] | None) -> None:
         """Commit the batch (older batches may still be committing: up to `commits_in_flight` at
         once), then announce it once the previous batch is announced, so announcements keep the
@@ -401,8 +396,7 @@ class Ingestor:
                 # One statement: its own transaction on an autocommit connection, one round trip
                 # (BEGIN and COMMIT would be two more, through PgBouncer, before anything is announced).
                 if fills:
-                    cur = await conn.execute(FILL_SQL, ("[" + ",".join(f.message for f in fills) + "]",))
-                    new_ids = {r[0] for r in await cur.fetchall()}
+                    new_ids = await self._insert_fills(conn, fills)
                 elif orders:
                     await conn.execute(_ORDERS_SQL, self._order_params(orders, events))
             else:
@@ -411,6 +405,12 @@ class Ingestor:
         self.counters.orders_written += len(orders)
         self.counters.wallet_snapshots += len(wallets)
         return new_ids, first_dead
+
+    @staticmethod
+    async def _insert_fills(conn: psycopg.AsyncConnection[Any], fills: list[_Fill]) -> set[str]:
+        """The batch's rows are its fills_channel messages; returns the exec_ids that were new."""
+        cur = await conn.execute(FILL_SQL, ("[" + ",".join(f.message for f in fills) + "]",))
+        return {r[0] for r in await cur.fetchall()}
 
     @staticmethod
     def _order_params(orders: list[_Order], events: list[_Order]) -> tuple[str, str]:
@@ -424,9 +424,7 @@ class Ingestor:
         first_dead: set[str] = set()
         async with conn.transaction():
             if fills:
-                batch_json = "[" + ",".join(f.message for f in fills) + "]"
-                cur = await conn.execute(FILL_SQL, (batch_json,))
-                new_ids = {r[0] for r in await cur.fetchall()}
+                new_ids = await self._insert_fills(conn, fills)
             if orders:
                 await conn.execute(_ORDERS_SQL, self._order_params(orders, events))
             for w in wallets:
