@@ -113,7 +113,7 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-async def offer(admin: VenueAdmin, sub: Subscriber, known: dict[str, set[str]], rate: int, seconds: float,
+async def offer(admin: VenueAdmin, sub: Subscriber, rate: int, seconds: float,
                 bots: list[str], prefix: str) -> tuple[set[str], list[float], float]:
     """The venue pushes `rate` fills/s (split over `bots`) for `seconds`; returns the fills, their latencies (ms)
     and the rate the venue actually achieved."""
@@ -121,19 +121,20 @@ async def offer(admin: VenueAdmin, sub: Subscriber, known: dict[str, set[str]], 
     gens = [await admin.generate(KEYS[b][1], count=max(1, int(per_bot * seconds)), rate_per_s=per_bot,
                                  symbols=SYMBOLS, prefix=prefix) for b in bots]
     statuses = [await admin.wait_generation(g, timeout_s=seconds * 5 + 60) for g in gens]
-    ids: set[str] = set()
-    for b in bots:
-        new = await new_exec_ids(admin, KEYS[b][1], known[b])
-        known[b] |= new
-        ids |= new
+    ids = generated_ids(statuses)
     await sub.wait_for(ids, 300)
     span_s = (max(s["finished_ms"] for s in statuses) - min(s["started_ms"] for s in statuses)) / 1000
     lat = [sub.received[i][0] * 1000 - exec_ms(sub.received[i][1]) for i in ids]
     return ids, lat, len(ids) / span_s if span_s > 0 else float("inf")
 
 
-async def new_exec_ids(admin: VenueAdmin, key: str, known: set[str]) -> set[str]:
-    return {e["execId"] for e in await admin.executions(key)} - known
+def generated_ids(statuses: list[dict[str, Any]]) -> set[str]:
+    """The fills the generations made, from their final status (no re-read of the venue's whole history while
+    the listener is still catching up, so the harness does not compete with it for CPU)."""
+    ids = {i for s in statuses for i in s["exec_ids"]}
+    if len(ids) != sum(s["done"] for s in statuses):
+        raise SystemExit(f"bench: generations made {len(ids)} distinct fills for {sum(s['done'] for s in statuses)} orders")
+    return ids
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -156,46 +157,53 @@ async def run(args: argparse.Namespace) -> None:
         assert listener.proc is not None
         pid = listener.proc.pid
         async with VenueAdmin(venue.admin_url) as admin:
-            known: dict[str, set[str]] = {b: set() for b in BOTS}
             await asyncio.sleep(2.0)
             idle_rss, _ = rss_mb(pid)
             print(f"listener pid {pid}; 3 bots; venue {venue.base_url}; PostgreSQL port {stack.local.cfg.pg_port}, PgBouncer {stack.local.cfg.pgb_port}")
             print("\nlatency venue-send -> fills_channel subscriber")
             print(f"{'rate/s':>8} {'fills':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
             for rate in args.rates:
-                ids, lat, _ = await offer(admin, sub, known, rate, args.seconds, BOTS[:1], f"r{rate}")
+                ids, lat, _ = await offer(admin, sub, rate, args.seconds, BOTS[:1], f"r{rate}")
                 print(f"{rate:>8} {len(ids):>7} {pct(lat, 50):>8.1f} {pct(lat, 95):>8.1f} {pct(lat, 99):>8.1f} "
                       f"{max(lat):>8.1f}")
 
-            print(f"\nstep test: {args.step_seconds}s per offered rate, split over the 3 bots; kept up = p99 under "
-                  f"{args.keep_up_ms} ms and the venue delivered >= 90% of the offered rate")
-            print(f"{'offered/s':>10} {'venue/s':>8} {'fills':>7} {'p50 ms':>8} {'p99 ms':>8} {'kept up':>8}")
-            highest = 0
-            for rate in args.steps:
-                ids, lat, venue_rate = await offer(admin, sub, known, rate, args.step_seconds, BOTS, f"s{rate}")
-                kept = pct(lat, 99) < args.keep_up_ms and venue_rate >= 0.9 * rate
-                highest = rate if kept and rate > highest else highest
-                print(f"{rate:>10} {venue_rate:>8,.0f} {len(ids):>7} {pct(lat, 50):>8.1f} {pct(lat, 99):>8.1f} "
-                      f"{'yes' if kept else 'no':>8}")
-            print(f"highest sustained rate in the steps: {highest:,} fills/s")
-
-            print(f"\nburst (overload): {args.burst} fills per bot, 3 bots at once, venue asked for {args.burst_rate}/s "
-                  "each; throughput = fills / (last publish - first venue send)")
             run_dir = stack.local.cfg.root
             assert venue.proc is not None
             others = {"PostgreSQL": pid_of(run_dir / "postgres" / "data" / "postmaster.pid"),
                       "PgBouncer": pid_of(run_dir / "pgbouncer" / "pgbouncer.pid"),
                       "Redis": pid_of(run_dir / "redis" / "redis.pid"), "venue": venue.proc.pid}
+
+            async def cpu_and_batches() -> tuple[float, float, float, float, int]:
+                """CPU seconds so far of the listener, PostgreSQL, the venue and this script (the subscriber);
+                the listener's batch count."""
+                batches = int((await platform.hgetall("listener:counters")).get("batches", 0))
+                return (cpu_s(pid), tree_cpu_s(others["PostgreSQL"]),  # type: ignore[arg-type]
+                        cpu_s(venue.proc.pid), cpu_s(os.getpid()), batches)  # type: ignore[union-attr]
+
+            print(f"\nstep test: {args.step_seconds}s per offered rate, split over the 3 bots; kept up = p99 under "
+                  f"{args.keep_up_ms} ms and the venue delivered >= 90% of the offered rate")
+            print(f"{'offered/s':>10} {'venue/s':>8} {'fills':>7} {'p50 ms':>8} {'p99 ms':>8} {'kept up':>8}   "
+                  "CPU us/fill: listener, PostgreSQL, venue, subscriber; fills per batch")
+            highest = 0
+            for rate in args.steps:
+                before = await cpu_and_batches()
+                ids, lat, venue_rate = await offer(admin, sub, rate, args.step_seconds, BOTS, f"s{rate}")
+                used = [(a - b) / len(ids) * 1e6 for a, b in zip(await cpu_and_batches(), before)]
+                kept = pct(lat, 99) < args.keep_up_ms and venue_rate >= 0.9 * rate
+                highest = rate if kept and rate > highest else highest
+                print(f"{rate:>10} {venue_rate:>8,.0f} {len(ids):>7} {pct(lat, 50):>8.1f} {pct(lat, 99):>8.1f} "
+                      f"{'yes' if kept else 'no':>8}   {used[0]:.0f}, {used[1]:.0f}, {used[2]:.0f}, {used[3]:.0f}; "
+                      f"{1e6 / used[4] if used[4] else float('nan'):.0f}")
+            print(f"highest sustained rate in the steps: {highest:,} fills/s")
+
+            print(f"\nburst (overload): {args.burst} fills per bot, 3 bots at once, venue asked for {args.burst_rate}/s "
+                  "each; throughput = fills / (last publish - first venue send)")
             others_before = {k: tree_cpu_s(v) for k, v in others.items() if v}
             cpu_before = cpu_s(pid)
             gens = [await admin.generate(KEYS[b][1], count=args.burst, rate_per_s=args.burst_rate, symbols=SYMBOLS,
                                          prefix="burst", rows_per_frame=100) for b in BOTS]
             statuses = [await admin.wait_generation(g, timeout_s=300) for g in gens]
-            burst_ids: set[str] = set()
-            for b in BOTS:
-                ids = await new_exec_ids(admin, KEYS[b][1], known[b])
-                known[b] |= ids
-                burst_ids |= ids
+            burst_ids = generated_ids(statuses)
             await sub.wait_for(burst_ids, 300)
             cpu_per_fill_us = (cpu_s(pid) - cpu_before) / len(burst_ids) * 1e6
             others_us = {k: (tree_cpu_s(others[k]) - v) / len(burst_ids) * 1e6  # type: ignore[arg-type]

@@ -29,12 +29,18 @@ class Generation:
     error: str = ""
     started_ms: int = 0
     finished_ms: int = 0
+    exec_ids: list[str] = field(default_factory=list, repr=False)
     task: asyncio.Task | None = field(default=None, repr=False)
 
     def status(self) -> dict[str, Any]:
-        return {"id": self.id, "api_key": self.api_key, "count": self.count, "done": self.done,
-                "rate_per_s": self.rate_per_s, "symbols": self.symbols, "state": self.state, "error": self.error,
-                "started_ms": self.started_ms, "finished_ms": self.finished_ms}
+        """The generation's progress; once it has ended, also the execIds it made for its account, in order
+        (left out while it runs, so polling stays cheap)."""
+        doc = {"id": self.id, "api_key": self.api_key, "count": self.count, "done": self.done,
+               "rate_per_s": self.rate_per_s, "symbols": self.symbols, "state": self.state, "error": self.error,
+               "started_ms": self.started_ms, "finished_ms": self.finished_ms}
+        if self.state != "running":
+            doc["exec_ids"] = self.exec_ids
+        return doc
 
 
 def parse_generation(body: Any, gen_id: str, accounts: dict[str, Account]) -> Generation:
@@ -82,7 +88,10 @@ async def run_generation(venue: Venue, gen: Generation) -> None:
                 _, evs = venue.engine.create_order(gen.api_key, req, now)
                 events += evs
                 gen.done += 1
-            venue.publish(venue.run_engine(events), gen.rows_per_frame)
+            events = venue.run_engine(events)
+            gen.exec_ids += [e.obj.exec_id for e in events
+                             if e.topic == "execution" and e.api_key == gen.api_key]
+            venue.publish(events, gen.rows_per_frame)
             if gen.done < gen.count:
                 await asyncio.sleep(0.005)
         gen.state = "done"

@@ -47,6 +47,7 @@ async def test_generate_pushes_real_executions(fast_venue: VenueProcess) -> None
     assert (status["state"], status["done"]) == ("done", 600)
     assert [e["orderLinkId"] for e in received] == [f"bench-gen-{n}" for n in range(600)]
     assert [e["execId"] for e in received] == [e["execId"] for e in truth]
+    assert status["exec_ids"] == [e["execId"] for e in truth]
     assert {e["symbol"] for e in received} == {"BTCUSDT", "ETHUSDT"}
     assert [e["side"] for e in received[:4]] == ["Buy", "Sell", "Buy", "Sell"]
 
