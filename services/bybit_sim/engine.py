@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from services.bybit_sim.instruments import INSTRUMENTS, Instrument
@@ -36,11 +37,12 @@ class OrderRequest:
     stop_loss: Decimal = ZERO
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
+    """One change to push: a named tuple, built in half the time of a frozen dataclass (four per fill)."""
+
     api_key: str
     topic: str  # execution | order | position | wallet
-    obj: object
+    obj: Any
 
 
 def stable_uuid(seed: int, *parts: object) -> str:
