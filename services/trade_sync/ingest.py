@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -94,7 +94,7 @@ class IngestProducer:
         """Queue one batch; the future resolves with the listener's result after its commit."""
         await self._room.acquire()
         batch_id = f"{self._run_id}-{bot_id}-{next(self._seq)}"
-        payload = json.dumps(rows, separators=(",", ":"))
+        payload = msgspec.json.encode(rows).decode()
         entry = ({"bot_id": bot_id, "batch_id": batch_id, "executions": payload} if kind == "executions" else
                  {"kind": kind, "bot_id": bot_id, "batch_id": batch_id, "positions": payload})
         try:

@@ -11,14 +11,13 @@ are read at once and committed together (up to the writer's batch size), each wi
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from shared.bybit.messages import BadFrame, ParseError, dump_raw, parse_execution_rows, parse_position
+from shared.bybit.messages import BadFrame, ParseError, decode_json, dump_raw, parse_execution_rows, parse_position
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor, Ticket
 from services.websocket_listener.rows import Fill
@@ -144,7 +143,7 @@ class RecoveredConsumer:
 
 def _json_list(raw: str | None) -> list | None:
     try:
-        rows = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError:
+        rows = decode_json(raw) if isinstance(raw, str) else None
+    except (ValueError, RecursionError):
         return None
     return rows if isinstance(rows, list) else None

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
+import msgspec
 from shared.bybit.messages import TRADE_EXEC_TYPE, Execution, OrderUpdate, PositionSnapshot, WalletSnapshot
 
 # Executions that move a position; funding and settlement only move money.
@@ -28,17 +30,11 @@ ORDER_COLUMNS = (
 EVENT_COLUMNS = ("order_id", "bot_id", "status", "cum_exec_qty", "leaves_qty", "updated_time")
 
 
-def _json_default(value: object) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 # One encoder each, built once: json.dumps with any option builds a new encoder per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
-_ROWS_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)
+# msgspec writes Decimals as decimal strings and datetimes as RFC 3339 itself, several times faster than
+# the json module; the text is UTF-8 (PostgreSQL's json input takes it as is).
+_ROWS_ENCODER = msgspec.json.Encoder()
 
 
 def rows_json(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
@@ -48,7 +44,15 @@ def rows_json(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     PostgreSQL's numeric input parses them, so nothing passes through float and the client does no
     per-value adaptation work.
     """
-    return _ROWS_ENCODER.encode([dict(zip(columns, row)) for row in rows])
+    shape = _row_struct(columns)
+    return _ROWS_ENCODER.encode([shape(*row) for row in rows]).decode()
+
+
+@lru_cache(maxsize=16)
+def _row_struct(columns: tuple[str, ...]) -> type[msgspec.Struct]:
+    """A msgspec struct with these fields, in this order: built from a tuple in C and encoded as an object,
+    about ten times cheaper than a dict per row."""
+    return msgspec.defstruct("Row", columns)
 
 
 def _s(value: Decimal | None) -> str | None:

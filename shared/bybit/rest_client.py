@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import msgspec
 from pydantic import SecretStr
 from yarl import URL
 
@@ -104,9 +105,9 @@ class BybitRestClient:
         if resp.status != 200:
             raise BybitHttpError(resp.status, path, text[:200])
         try:
-            body = json.loads(text)
+            body = msgspec.json.decode(text)  # a few times faster than json.loads on execution pages
             ret_code = int(body["retCode"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # msgspec.DecodeError is a ValueError
             raise BybitHttpError(resp.status, path, "answer is not a Bybit envelope") from None
         if ret_code != 0:
             raise BybitApiError(ret_code, str(body.get("retMsg", "")), path)
