@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -250,7 +251,7 @@ async def run(args: argparse.Namespace) -> None:
         for i in range(0, len(rows), args.ceiling_batch):
             chunk = rows[i:i + args.ceiling_batch]
             async with conn.transaction():
-                await conn.execute(FILL_SQL, (rows_json(FILL_COLUMNS, chunk),))
+                await conn.execute(FILL_SQL, (uuid.uuid4(), rows_json(FILL_COLUMNS, chunk)))
     ceiling = len(rows) / (time.perf_counter() - started)
     await pool.close()
     await platform.aclose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +37,8 @@ MAX_RAW_CHARS = 100_000
 
 # The two hot statements live in PL/pgSQL functions (migration 0033), whose plans PostgreSQL keeps
 # per server connection: through PgBouncer's transaction mode a plain statement is planned every time.
-FILL_SQL = "SELECT exec_id FROM trading.ingest_fills(%s::json) AS exec_id"
+# The first parameter names the batch (kept across its retries): see migration 0035 (ingest receipts).
+FILL_SQL = "SELECT exec_id FROM trading.ingest_fills(%s::uuid, %s::json) AS exec_id"
 _ORDERS_SQL = "SELECT trading.ingest_orders(%s::json, %s::json)"
 _WALLET_SQL = (
     "INSERT INTO trading.wallet_snapshots (bot_id, snapshot_time, account_type, total_equity, total_wallet_balance, "
@@ -351,11 +353,13 @@ class Ingestor:
     async def _retrying(self, fills: list[_Fill], orders: list[_Order], events: list[_Order],
                         wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
         delay = 0.05
+        batch_id = uuid.uuid4()  # the same for every attempt: a retry after a lost answer finds its receipt
         while True:
             try:
-                return await self._transaction(fills, orders, events, wallets, dead)
+                return await self._transaction(fills, orders, events, wallets, dead, batch_id)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                # The database or PgBouncer is away: keep the batch and retry; nothing is dropped.
+                # The database or PgBouncer is away, or the answer was lost: keep the batch and retry.
+                # Nothing is dropped, and fills a lost attempt did commit come back from its receipt.
                 self.counters.db_retries += 1
                 log.warning("db_unavailable_retrying", error=_first_line(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
@@ -388,7 +392,8 @@ class Ingestor:
         return new_ids, first_dead
 
     async def _transaction(self, fills: list[_Fill], orders: list[_Order], events: list[_Order],
-                           wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+                           wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]],
+                           batch_id: uuid.UUID) -> tuple[set[str], set[str]]:
         new_ids: set[str] = set()
         first_dead: set[str] = set()
         async with self._pool.connection() as conn:
@@ -396,20 +401,21 @@ class Ingestor:
                 # One statement: its own transaction on an autocommit connection, one round trip
                 # (BEGIN and COMMIT would be two more, through PgBouncer, before anything is announced).
                 if fills:
-                    new_ids = await self._insert_fills(conn, fills)
+                    new_ids = await self._insert_fills(conn, fills, batch_id)
                 elif orders:
                     await conn.execute(_ORDERS_SQL, self._order_params(orders, events))
             else:
-                new_ids, first_dead = await self._in_transaction(conn, fills, orders, events, wallets, dead)
+                new_ids, first_dead = await self._in_transaction(conn, fills, orders, events, wallets, dead, batch_id)
         self.counters.fills_written += len(new_ids)
         self.counters.orders_written += len(orders)
         self.counters.wallet_snapshots += len(wallets)
         return new_ids, first_dead
 
     @staticmethod
-    async def _insert_fills(conn: psycopg.AsyncConnection[Any], fills: list[_Fill]) -> set[str]:
-        """The batch's rows are its fills_channel messages; returns the exec_ids that were new."""
-        cur = await conn.execute(FILL_SQL, ("[" + ",".join(f.message for f in fills) + "]",))
+    async def _insert_fills(conn: psycopg.AsyncConnection[Any], fills: list[_Fill], batch_id: uuid.UUID) -> set[str]:
+        """The batch's rows are its fills_channel messages; returns the exec_ids that were new (for a
+        retry whose earlier attempt committed, those that attempt inserted)."""
+        cur = await conn.execute(FILL_SQL, (batch_id, "[" + ",".join(f.message for f in fills) + "]"))
         return {r[0] for r in await cur.fetchall()}
 
     @staticmethod
@@ -418,13 +424,13 @@ class Ingestor:
                 rows_json(EVENT_COLUMNS, [order_event_row(o.bot_id, o.order) for o in events]))
 
     async def _in_transaction(self, conn: psycopg.AsyncConnection[Any], fills: list[_Fill], orders: list[_Order],
-                              events: list[_Order], wallets: list[_Wallet],
-                              dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+                              events: list[_Order], wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]],
+                              batch_id: uuid.UUID) -> tuple[set[str], set[str]]:
         new_ids: set[str] = set()
         first_dead: set[str] = set()
         async with conn.transaction():
             if fills:
-                new_ids = await self._insert_fills(conn, fills)
+                new_ids = await self._insert_fills(conn, fills, batch_id)
             if orders:
                 await conn.execute(_ORDERS_SQL, self._order_params(orders, events))
             for w in wallets:

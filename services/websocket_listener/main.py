@@ -32,6 +32,7 @@ from services.websocket_listener.counters import Counters
 from services.websocket_listener.dispatch import Dispatcher, Source, WalletThrottle
 from services.websocket_listener.ingest import Ingestor
 from services.websocket_listener.pnl_refresh import refresh_forever
+from services.websocket_listener.receipts import prune_forever
 from services.websocket_listener.recovered import RecoveredConsumer
 from services.websocket_listener.streams import PRIVATE_TOPICS, Stream, StreamTiming, public_topics
 
@@ -131,6 +132,7 @@ async def run() -> int:
     beats = asyncio.create_task(_heartbeats(streams, dispatcher, counters, ingest, platform, cfg.heartbeat_every_s,
                                             stop), name="heartbeats")
     pnl = asyncio.create_task(refresh_forever(pool, counters, cfg.pnl_refresh_every_s, stop), name="pnl_refresh")
+    pruner = asyncio.create_task(prune_forever(pool, stop), name="receipts_prune")
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([writer, stopper], return_when=asyncio.FIRST_COMPLETED)
     writer_died = writer in done
@@ -150,7 +152,8 @@ async def run() -> int:
     writer.cancel()
     beats.cancel()
     pnl.cancel()
-    await asyncio.gather(writer, beats, pnl, return_exceptions=True)
+    pruner.cancel()
+    await asyncio.gather(writer, beats, pnl, pruner, return_exceptions=True)
     try:
         await health.write_beats(platform, {s.source.conn_name: {"up": False, "error": "stopped"} for s in streams},
                                  {}, counters, datetime.now(UTC))

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from shared.bybit.messages import BadFrame, Execution, OrderUpdate, PositionSnapshot, classify_frame
 from shared.db.pool import open_pool
 from shared.redis_client import redis_for
+from shared.settings import DatabaseSettings
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.dispatch import Dispatcher, Source, WalletThrottle
 from services.websocket_listener.ingest import FILLS_CHANNEL, Ingestor, Ticket
@@ -43,12 +44,13 @@ POS: PositionSnapshot = fixture_record("ws_account_position.json")
 
 
 class Harness:
-    def __init__(self, stack: TestStack) -> None:
+    def __init__(self, stack: TestStack, db: DatabaseSettings | None = None) -> None:
         self.stack = stack
+        self.db = db or stack.db  # the writer's way to the database (a test may put a proxy in it)
         self.counters = Counters()
 
     async def __aenter__(self) -> Harness:
-        self.pool = await open_pool(self.stack.db, "listener", min_size=1, max_size=3, autocommit=True)
+        self.pool = await open_pool(self.db, "listener", min_size=1, max_size=3, autocommit=True)
         self.redis = {0: redis_for(self.stack.redis, 0), 1: redis_for(self.stack.redis, 1)}
         self.mismatches: list[str] = []
         self.ingest = Ingestor(self.pool, self.redis, {BOT: 1}, self.counters, max_batch=200,

@@ -1,5 +1,5 @@
-"""The listener's insert functions (migration 0033) insert exactly the columns its row builders emit:
-a column added on one side only would be dropped silently by json_populate_recordset."""
+"""The listener's insert functions (fills: migration 0035, orders: 0033) insert exactly the columns its
+row builders emit: a column added on one side only would be dropped silently by json_populate_recordset."""
 from __future__ import annotations
 
 import re
@@ -7,14 +7,17 @@ from pathlib import Path
 
 from services.websocket_listener.rows import EVENT_COLUMNS, FILL_COLUMNS, ORDER_COLUMNS
 
-MIGRATION = Path(__file__).resolve().parents[3] / "infra" / "postgres" / "migrations" / "0033_listener_functions.sql"
+MIGRATIONS = Path(__file__).resolve().parents[3] / "infra" / "postgres" / "migrations"
+MIGRATION = MIGRATIONS / "0033_listener_functions.sql"  # ingest_orders
+FILLS_MIGRATION = MIGRATIONS / "0035_ingest_receipts.sql"  # ingest_fills, as it stands now
 
 
 def _lists(table: str) -> tuple[list[str], list[str]]:
     """The INSERT column list and the SELECT list that follows it, for one table."""
-    text = MIGRATION.read_text()
+    migration = FILLS_MIGRATION if table == "fills" else MIGRATION
+    text = migration.read_text()
     m = re.search(rf"INSERT INTO trading\.{table} \((.*?)\)\s*SELECT(.*?)FROM json_populate_recordset", text, re.S)
-    assert m, f"no INSERT INTO trading.{table} ... SELECT ... in {MIGRATION.name}"
+    assert m, f"no INSERT INTO trading.{table} ... SELECT ... in {migration.name}"
     return ([c.strip() for c in m.group(1).split(",")], [c.strip() for c in m.group(2).split(",")])
 
 

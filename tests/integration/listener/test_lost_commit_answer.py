@@ -1,0 +1,56 @@
+"""A fills batch whose commit answer is lost: the retry announces exactly what the lost attempt stored
+(ingest receipts, migration 0035), over a real PgBouncer with a proxy that drops the answer."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from services.websocket_listener.ingest import FILL_SQL, Ticket
+from services.websocket_listener.rows import Fill
+from tests.integration.listener.test_write_path import BOT, Harness, execs
+from tests.support.pg_answer_dropper import AnswerDropper
+from tests.support.stack import TestStack
+
+pytestmark = pytest.mark.integration
+
+
+async def test_fills_committed_behind_a_lost_answer_are_published_once(clean_state: TestStack) -> None:
+    db = clean_state.db
+    async with AnswerDropper(db.pgbouncer_host, db.pgbouncer_port) as proxy:
+        async with Harness(clean_state, db=db.model_copy(update={"pgbouncer_port": proxy.port})) as h:
+            proxy.arm(b"ingest_fills")
+            batch = execs(40, "lost")
+            ticket = Ticket()
+            for e in batch:
+                await h.ingest.put_fill(Fill(BOT, e, "ws"), ticket)
+            await (await h.ingest.barrier(ticket)).wait()
+            published = await h.published()
+            stored = h.owner_query("SELECT exec_id FROM trading.fills")
+            receipts = h.owner_query("SELECT cardinality(exec_ids) FROM trading.ingest_receipts")
+    assert proxy.dropped == 1 and h.counters.db_retries >= 1
+    assert sorted(r[0] for r in stored) == sorted(e.exec_id for e in batch)
+    assert sorted(m["exec_id"] for m in published) == sorted(e.exec_id for e in batch)  # each once
+    assert (ticket.inserted, ticket.duplicates, h.counters.fills_written) == (40, 0, 40)
+    assert sum(r[0] for r in receipts) == 40
+
+
+def test_a_batch_id_answers_with_its_receipt_and_old_receipts_are_pruned(clean_state: TestStack) -> None:
+    rows = "[" + ",".join(Fill(BOT, e, "ws").message() for e in execs(5, "rcpt")) + "]"
+    first, other = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(clean_state.db.dsn("listener"), autocommit=True) as conn:
+        new = {r[0] for r in conn.execute(FILL_SQL, (first, rows))}
+        again = {r[0] for r in conn.execute(FILL_SQL, (first, rows))}  # a retry of the same batch
+        elsewhere = {r[0] for r in conn.execute(FILL_SQL, (other, rows))}  # the same rows in another batch
+        [(stored,)] = conn.execute("SELECT count(*) FROM trading.fills").fetchall()
+    assert new == again == {f"rcpt-{i}" for i in range(5)}
+    assert (elsewhere, stored) == (set(), 5)
+    with psycopg.connect(clean_state.db.dsn("owner", direct=True), autocommit=True) as owner:
+        owner.execute("UPDATE trading.ingest_receipts SET committed_at = committed_at - %s WHERE batch_id = %s",
+                      (timedelta(days=2), first))
+    with psycopg.connect(clean_state.db.dsn("listener"), autocommit=True) as conn:
+        [(pruned,)] = conn.execute("SELECT trading.prune_ingest_receipts()").fetchall()
+        left = {r[0] for r in conn.execute("SELECT batch_id FROM trading.ingest_receipts")}
+    assert (pruned, left) == (1, {other})
