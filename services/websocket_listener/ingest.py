@@ -525,10 +525,12 @@ class Ingestor:
             self._on_mismatch(item.bot_id)
 
     async def _apply_positions(self, latest: dict[tuple[str, str], _Position], now: datetime) -> None:
-        """The newest snapshot per (bot, symbol) of the batch, one script call per Redis db, seq-guarded."""
+        """The newest snapshot per (bot, symbol) of the batch, one script call per Redis db (all dbs at
+        once), seq-guarded."""
         by_db: dict[int, list[_Position]] = {}
         for item in latest.values():
             by_db.setdefault(self._bot_dbs.get(item.bot_id, 0), []).append(item)
+        calls = []
         for db, items in by_db.items():
             keys: list[str] = []
             args: list[str] = []
@@ -536,8 +538,13 @@ class Ingestor:
                 p = item.position
                 keys += [position_key(item.bot_id, p.symbol), position_seq_key(item.bot_id, p.symbol)]
                 args += ["" if p.seq is None else str(p.seq), position_value(p, now) or ""]
-            results = await self._position_script(keys=keys, args=args, client=self._redis.get(db, self._platform))
-            for item, applied in zip(items, results):
+            calls.append(self._position_script(keys=keys, args=args, client=self._redis.get(db, self._platform)))
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)  # all settled before any retry
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        for items, results in zip(by_db.values(), outcomes):
+            for item, applied in zip(items, results):  # type: ignore[arg-type]
                 if applied:
                     self.counters.positions_written += 1
                 else:
