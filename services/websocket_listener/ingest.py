@@ -39,6 +39,8 @@ MAX_RAW_CHARS = 100_000
 # per server connection: through PgBouncer's transaction mode a plain statement is planned every time.
 # The first parameter names the batch (kept across its retries): see migration 0035 (ingest receipts).
 FILL_SQL = "SELECT exec_id FROM trading.ingest_fills(%s::uuid, %s::json) AS exec_id"
+# A batch's orders and fills in one statement (migration 0036); orders and events NULL when it has none.
+_BATCH_SQL = "SELECT exec_id FROM trading.ingest_batch(%s::uuid, %s::json, %s::json, %s::json) AS exec_id"
 _ORDERS_SQL = "SELECT trading.ingest_orders(%s::json, %s::json)"
 _WALLET_SQL = (
     "INSERT INTO trading.wallet_snapshots (bot_id, snapshot_time, account_type, total_equity, total_wallet_balance, "
@@ -320,22 +322,21 @@ class Ingestor:
 
     async def _commit(self, fills: list[_Fill], orders: list[_Order], events: list[_Order], wallets: list[_Wallet],
                       dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], asyncio.Task[tuple[set[str], set[str]]] | None]:
-        """Fills in one transaction, everything else in another, on two connections at once.
+        """Fills and orders in one statement; wallet snapshots and dead letters (rare) in another
+        transaction, on a second connection at once.
 
-        They share no invariant (orders and wallet rows never announce anything; an order row never
-        moves back along its lifecycle whatever order its updates commit in), so the two halves commit
-        independently and each is retried on its own: a retry never re-runs a committed fill insert,
-        whose RETURNING list is what decides what gets published. Returns once the fills are committed,
-        with the other half still running: the fills are announced without waiting for it, and the
-        batch's barriers wait for both.
+        The two share no invariant (wallet rows and dead letters never announce anything), so they
+        commit independently and each is retried on its own. Returns once the fills are committed, with
+        the other half still running: the fills are announced without waiting for it, and the batch's
+        barriers wait for both.
         """
         others = None
-        if orders or wallets or dead:
-            others = asyncio.create_task(self._commit_part([], orders, events, wallets, dead))
+        if wallets or dead:
+            others = asyncio.create_task(self._commit_part([], [], [], wallets, dead))
         new_ids: set[str] = set()
-        if fills:
+        if fills or orders:
             try:
-                new_ids, _ = await self._commit_part(fills, [], [], [], [])
+                new_ids, _ = await self._commit_part(fills, orders, events, [], [])
             except BaseException:
                 if others is not None:
                     await asyncio.wait([others])
@@ -397,11 +398,11 @@ class Ingestor:
         new_ids: set[str] = set()
         first_dead: set[str] = set()
         async with self._pool.connection() as conn:
-            if not (wallets or dead) and not (fills and orders):
+            if not (wallets or dead):
                 # One statement: its own transaction on an autocommit connection, one round trip
                 # (BEGIN and COMMIT would be two more, through PgBouncer, before anything is announced).
                 if fills:
-                    new_ids = await self._insert_fills(conn, fills, batch_id)
+                    new_ids = await self._insert_fills(conn, fills, orders, events, batch_id)
                 elif orders:
                     await conn.execute(_ORDERS_SQL, self._order_params(orders, events))
             else:
@@ -411,11 +412,14 @@ class Ingestor:
         self.counters.wallet_snapshots += len(wallets)
         return new_ids, first_dead
 
-    @staticmethod
-    async def _insert_fills(conn: psycopg.AsyncConnection[Any], fills: list[_Fill], batch_id: uuid.UUID) -> set[str]:
-        """The batch's rows are its fills_channel messages; returns the exec_ids that were new (for a
-        retry whose earlier attempt committed, those that attempt inserted)."""
-        cur = await conn.execute(FILL_SQL, (batch_id, "[" + ",".join(f.message for f in fills) + "]"))
+    async def _insert_fills(self, conn: psycopg.AsyncConnection[Any], fills: list[_Fill], orders: list[_Order],
+                            events: list[_Order], batch_id: uuid.UUID) -> set[str]:
+        """The batch's fill rows are its fills_channel messages; its orders go in the same statement.
+        Returns the exec_ids that were new (for a retry whose earlier attempt committed, those that
+        attempt inserted)."""
+        order_rows, event_rows = self._order_params(orders, events) if orders else (None, None)
+        cur = await conn.execute(_BATCH_SQL, (batch_id, "[" + ",".join(f.message for f in fills) + "]",
+                                              order_rows, event_rows))
         return {r[0] for r in await cur.fetchall()}
 
     @staticmethod
@@ -430,8 +434,8 @@ class Ingestor:
         first_dead: set[str] = set()
         async with conn.transaction():
             if fills:
-                new_ids = await self._insert_fills(conn, fills, batch_id)
-            if orders:
+                new_ids = await self._insert_fills(conn, fills, orders, events, batch_id)
+            elif orders:
                 await conn.execute(_ORDERS_SQL, self._order_params(orders, events))
             for w in wallets:
                 await conn.execute(_WALLET_SQL, wallet_row(w.bot_id, w.wallet, w.received_at))

@@ -21,7 +21,7 @@ async def test_fills_committed_behind_a_lost_answer_are_published_once(clean_sta
     db = clean_state.db
     async with AnswerDropper(db.pgbouncer_host, db.pgbouncer_port) as proxy:
         async with Harness(clean_state, db=db.model_copy(update={"pgbouncer_port": proxy.port})) as h:
-            proxy.arm(b"ingest_fills")
+            proxy.arm(b"ingest_batch")
             batch = execs(40, "lost")
             ticket = Ticket()
             for e in batch:
