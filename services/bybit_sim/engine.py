@@ -8,8 +8,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+from typing import Any, NamedTuple
 
 from services.bybit_sim.instruments import INSTRUMENTS, Instrument
 from services.bybit_sim.models import ZERO, Account, Execution, Order, Position, VenueError

@@ -35,8 +35,8 @@ FILLS_CHANNEL = "fills_channel"
 RESULT_TTL_S = 86_400
 MAX_RAW_CHARS = 100_000
 
-# The two hot statements live in PL/pgSQL functions (migration 0033), whose plans PostgreSQL keeps
-# per server connection: through PgBouncer's transaction mode a plain statement is planned every time.
+# The hot statements live in PL/pgSQL functions (migrations 0033, 0035, 0036), whose plans PostgreSQL
+# keeps per server connection: through PgBouncer's transaction mode a plain statement is planned every time.
 # The first parameter names the batch (kept across its retries): see migration 0035 (ingest receipts).
 FILL_SQL = "SELECT exec_id FROM trading.ingest_fills(%s::uuid, %s::json) AS exec_id"
 # A batch's orders and fills in one statement (migration 0036); orders and events NULL when it has none.
@@ -194,6 +194,7 @@ class Ingestor:
         self._position_script = self._platform.register_script(_POSITION_LUA)
         self._publish_script = self._platform.register_script(_PUBLISH_LUA)
         self.in_flight = 0  # items taken off the queue whose batch is not announced yet
+        self.retrying = 0  # writes retrying after a database error (their receipts must not be pruned)
         self._commit_slots = asyncio.Semaphore(commits_in_flight)
         self._tail: asyncio.Task[None] | None = None  # the newest batch: its commit, then its announcement
         self._failure: asyncio.Future[None] | None = None  # set by the first batch that fails
@@ -355,16 +356,24 @@ class Ingestor:
                         wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
         delay = 0.05
         batch_id = uuid.uuid4()  # the same for every attempt: a retry after a lost answer finds its receipt
-        while True:
-            try:
-                return await self._transaction(fills, orders, events, wallets, dead, batch_id)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                # The database or PgBouncer is away, or the answer was lost: keep the batch and retry.
-                # Nothing is dropped, and fills a lost attempt did commit come back from its receipt.
-                self.counters.db_retries += 1
-                log.warning("db_unavailable_retrying", error=_first_line(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        failed = False
+        try:
+            while True:
+                try:
+                    return await self._transaction(fills, orders, events, wallets, dead, batch_id)
+                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                    # The database or PgBouncer is away, or the answer was lost: keep the batch and retry.
+                    # Nothing is dropped, and fills a lost attempt did commit come back from its receipt.
+                    if not failed:
+                        failed = True
+                        self.retrying += 1
+                    self.counters.db_retries += 1
+                    log.warning("db_unavailable_retrying", error=_first_line(exc), retry_in_s=delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+        finally:
+            if failed:
+                self.retrying -= 1
 
     async def _isolate(self, fills: list[_Fill], orders: list[_Order], events: list[_Order], wallets: list[_Wallet],
                        dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:

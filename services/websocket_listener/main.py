@@ -132,7 +132,7 @@ async def run() -> int:
     beats = asyncio.create_task(_heartbeats(streams, dispatcher, counters, ingest, platform, cfg.heartbeat_every_s,
                                             stop), name="heartbeats")
     pnl = asyncio.create_task(refresh_forever(pool, counters, cfg.pnl_refresh_every_s, stop), name="pnl_refresh")
-    pruner = asyncio.create_task(prune_forever(pool, stop), name="receipts_prune")
+    pruner = asyncio.create_task(prune_forever(pool, stop, lambda: ingest.retrying > 0), name="receipts_prune")
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([writer, stopper], return_when=asyncio.FIRST_COMPLETED)
     writer_died = writer in done

@@ -7,7 +7,8 @@
 -- writes a receipt (batch id -> the exec_ids that were new) in the same transaction. An attempt that
 -- finds its batch's receipt returns the receipt's exec_ids, inserting nothing: what the lost attempt
 -- committed is announced once, by the retry. Receipts are only read by a retry of the same batch, so
--- they are pruned after a day (trading.prune_ingest_receipts, called by the listener).
+-- the listener prunes them after 15 minutes (trading.prune_ingest_receipts), never while a write of its
+-- own is retrying.
 
 CREATE TABLE trading.ingest_receipts (
     batch_id     uuid PRIMARY KEY,
@@ -52,7 +53,7 @@ BEGIN
     RETURN QUERY SELECT unnest(new_ids);
 END $$;
 
-CREATE FUNCTION trading.prune_ingest_receipts(p_keep interval DEFAULT interval '1 day') RETURNS integer
+CREATE FUNCTION trading.prune_ingest_receipts(p_keep interval DEFAULT interval '15 minutes') RETURNS integer
 LANGUAGE sql SET search_path = pg_catalog, trading AS $$
     WITH gone AS (DELETE FROM trading.ingest_receipts WHERE committed_at < now() - p_keep RETURNING 1)
     SELECT count(*)::integer FROM gone
