@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 import msgspec
+
 from shared.bybit.messages import TRADE_EXEC_TYPE, Execution, OrderUpdate, PositionSnapshot, WalletSnapshot
 
 # Executions that move a position; funding and settlement only move money.
