@@ -48,7 +48,6 @@ def test_ema_first_seeded_matches_incremental_and_pandas(symbol: str, interval: 
     inc = run_incremental(incremental.EMA(period, seed="first"), close)
     assert warmup.ema(period, "first") == 0 == incremental.EMA(period, seed="first").warmup
     assert_close(inc, vec, first_valid=0, rtol=1e-9, what="EMA(first) incremental")
-
     ref = pd.Series(close).ewm(span=period, adjust=False).mean().to_numpy()
     assert_close(vec, ref, first_valid=0, rtol=1e-9, what="EMA(first) pandas")
 
