@@ -47,26 +47,20 @@ class Indicator:
 
 
 class SMA(Indicator):
-    """Simple moving average. A running sum, re-added exactly every ``period`` bars so rounding
-    cannot accumulate (amortised O(1))."""
+    """Simple moving average; the window is summed exactly (``math.fsum``) each bar, O(window),
+    because a running sum loses everything when a large value leaves a window of small ones."""
 
     def __init__(self, period: int) -> None:
         super().__init__()
         self.period = check_period(period)
         self.warmup = warmup.sma(self.period)
         self._window: deque[float] = deque(maxlen=self.period)
-        self._sum = 0.0
 
     def update(self, value: float) -> float:
-        x = finite(value)
-        if len(self._window) == self.period:
-            self._sum += x - self._window[0]
-        else:
-            self._sum += x
-        self._window.append(x)
-        if (self._bars + 1) % self.period == 0:
-            self._sum = math.fsum(self._window)
-        return self._emit(self._sum / self.period)
+        self._window.append(finite(value))
+        if len(self._window) < self.period:
+            return self._emit(NAN)
+        return self._emit(math.fsum(self._window) / self.period)
 
 
 RollingMean = SMA

@@ -149,3 +149,12 @@ def test_bad_seed_and_shape_are_rejected() -> None:
         vectorised.ema([1.0, 2.0], 2, seed="zero")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="one-dimensional"):
         vectorised.sma([[1.0, 2.0]], 1)
+
+
+def test_sma_stays_exact_when_a_large_value_leaves_the_window() -> None:
+    """A running sum keeps the rounding of a large value after it leaves (4.7e-8 relative here)."""
+    x = [1e6] + [1e-3] * 6
+    for period in (2, 3):
+        inc = run_incremental(incremental.SMA(period), x)
+        assert (inc[period:] == 1e-3).all(), inc
+        assert (vectorised.sma(x, period)[period:] == 1e-3).all()
