@@ -47,20 +47,38 @@ class Indicator:
 
 
 class SMA(Indicator):
-    """Simple moving average; the window is summed exactly (``math.fsum``) each bar, O(window),
-    because a running sum loses everything when a large value leaves a window of small ones."""
+    """Simple moving average, amortised O(1): a compensated (Neumaier) running sum, re-summed
+    exactly (``math.fsum``) every ``period`` bars. A plain running sum would keep a large value's
+    rounding after the value left a window of small ones."""
 
     def __init__(self, period: int) -> None:
         super().__init__()
         self.period = check_period(period)
         self.warmup = warmup.sma(self.period)
         self._window: deque[float] = deque(maxlen=self.period)
+        self._sum = 0.0
+        self._comp = 0.0
+
+    def _add(self, v: float) -> None:
+        t = self._sum + v
+        if abs(self._sum) >= abs(v):
+            self._comp += (self._sum - t) + v
+        else:
+            self._comp += (v - t) + self._sum
+        self._sum = t
 
     def update(self, value: float) -> float:
-        self._window.append(finite(value))
+        x = finite(value)
+        if len(self._window) == self.period:
+            self._add(-self._window[0])
+        self._add(x)
+        self._window.append(x)
+        if (self._bars + 1) % self.period == 0:
+            self._sum = math.fsum(self._window)
+            self._comp = math.fsum([*self._window, -self._sum])  # what rounding the sum left out
         if len(self._window) < self.period:
             return self._emit(NAN)
-        return self._emit(math.fsum(self._window) / self.period)
+        return self._emit((self._sum + self._comp) / self.period)
 
 
 RollingMean = SMA
