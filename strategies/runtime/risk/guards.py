@@ -83,7 +83,7 @@ class RiskGuards:
         for name, trip in list(self._tripped.items()):
             if trip.until is not None and trip.until <= now:
                 del self._tripped[name]
-                events.append(GuardEvent(EventKind.RESTORED, name, now, f"{name}: lifted at {trip.until:%Y-%m-%d %H:%M} UTC"))
+                events.append(GuardEvent(EventKind.RESTORED, name, now, f"{name}: lifted at {_hm(trip.until)}"))
         return events
 
     def on_equity(self, now: datetime, equity: Decimal) -> list[GuardEvent]:
@@ -136,7 +136,7 @@ class RiskGuards:
         until = _UNTIL[guard.until](now) if guard.until in _UNTIL else None
         self._tripped[guard.name] = _Trip(now, until)
         if until is not None:
-            lifts = f"until {until:%Y-%m-%d %H:%M} UTC"
+            lifts = f"until {_hm(until)}"
         elif guard.until is Until.RECOVERY:
             lifts = f"until equity recovers to the start less {guard.recovery_fraction} x the worst loss"
         else:
@@ -199,15 +199,18 @@ class RiskGuards:
         if notional <= 0:
             raise ValueError(f"notional_usdt must be > 0, got {notional}")
         refusal = self._refusal(now, symbol, notional, open_positions)
-        if refusal is not None:
-            self._refusals[refusal.code.value] = self._refusals.get(refusal.code.value, 0) + 1
+        return None if refusal is None else self._counted(refusal)
+
+    def _counted(self, refusal: Refusal) -> Refusal:
+        self._refusals[refusal.code.value] = self._refusals.get(refusal.code.value, 0) + 1
         return refusal
 
     def _refusal(self, now: datetime, symbol: str, notional: Decimal,
                  open_positions: Mapping[str, Decimal]) -> Refusal | None:
         c = self.config
         if self._kill is not None:
-            return Refusal(RefusalCode.KILL_SWITCH, f"kill switch since {self._kill[0]:%Y-%m-%d %H:%M} UTC: {self._kill[1]}")
+            since, why = self._kill
+            return Refusal(RefusalCode.KILL_SWITCH, f"kill switch since {_hm(since)}: {why}")
         active = self._active(now)
         for code, actions in ((RefusalCode.HALTED, (Action.HALT, Action.FLATTEN_AND_HALT)),
                               (RefusalCode.ENTRIES_BLOCKED, (Action.BLOCK_ENTRIES,))):
@@ -218,28 +221,33 @@ class RiskGuards:
         if c.one_position_per_symbol and symbol in held:
             return Refusal(RefusalCode.SYMBOL_HAS_POSITION, f"{symbol} already has a position")
         if c.max_open_positions is not None and symbol not in held and len(held) >= c.max_open_positions:
-            return Refusal(RefusalCode.MAX_OPEN_POSITIONS, f"{len(held)} positions open, at most {c.max_open_positions}")
+            return Refusal(RefusalCode.MAX_OPEN_POSITIONS,
+                           f"{len(held)} positions open, at most {c.max_open_positions}")
         if c.max_order_notional_usdt is not None and notional > c.max_order_notional_usdt:
-            return Refusal(RefusalCode.MAX_ORDER_NOTIONAL, f"order {notional} USDT over the {c.max_order_notional_usdt} USDT limit")
+            return Refusal(RefusalCode.MAX_ORDER_NOTIONAL,
+                           f"order {notional} USDT over the {c.max_order_notional_usdt} USDT limit")
         after = held.get(symbol, Decimal(0)) + notional
         if c.max_symbol_notional_usdt is not None and after > c.max_symbol_notional_usdt:
-            return Refusal(RefusalCode.MAX_SYMBOL_NOTIONAL, f"{symbol} would hold {after} USDT, over the {c.max_symbol_notional_usdt} USDT limit")
+            return Refusal(RefusalCode.MAX_SYMBOL_NOTIONAL,
+                           f"{symbol} would hold {after} USDT, over the {c.max_symbol_notional_usdt} USDT limit")
         if c.max_gross_leverage is not None:
             gross = sum(held.values(), Decimal(0)) + notional
             if self._equity is None or self._equity <= 0:
-                return Refusal(RefusalCode.MAX_GROSS_LEVERAGE, "no positive equity known to measure leverage against")
+                return Refusal(RefusalCode.MAX_GROSS_LEVERAGE,
+                               "no positive equity known to measure leverage against")
             if gross > c.max_gross_leverage * self._equity:
                 return Refusal(RefusalCode.MAX_GROSS_LEVERAGE,
-                               f"{gross} USDT of positions on {self._equity} USDT equity is over {c.max_gross_leverage}x")
+                               f"{gross} USDT of positions on {self._equity} USDT equity "
+                               f"is over {c.max_gross_leverage}x")
         last = self._last_entry.get(symbol)
         if last is not None and c.symbol_cooldown is not None and now < last + c.symbol_cooldown:
             return Refusal(RefusalCode.SYMBOL_COOLDOWN,
-                           f"{symbol} entered at {last:%Y-%m-%d %H:%M} UTC; cooldown until {last + c.symbol_cooldown:%Y-%m-%d %H:%M} UTC")
+                           f"{symbol} entered at {_hm(last)}; cooldown until {_hm(last + c.symbol_cooldown)}")
         if last is not None and c.entry_block_h is not None:
             block = cal.block_start(now, c.entry_block_h)
             if cal.block_start(last, c.entry_block_h) == block:
                 return Refusal(RefusalCode.ENTRY_BLOCK,
-                               f"{symbol} already entered in the {c.entry_block_h} h block from {block:%Y-%m-%d %H:%M} UTC")
+                               f"{symbol} already entered in the {c.entry_block_h} h block from {_hm(block)}")
         if c.max_entries_per_day is not None and self.count(now, "entries") >= c.max_entries_per_day:
             return Refusal(RefusalCode.DAILY_ENTRY_LIMIT, f"{c.max_entries_per_day} entries today already")
         return None
@@ -248,8 +256,8 @@ class RiskGuards:
         """May the exchange leverage be set to ``leverage``? A refusal is counted."""
         lev = _money(leverage, "leverage")
         if self.config.max_leverage is not None and lev > self.config.max_leverage:
-            self._refusals[RefusalCode.MAX_LEVERAGE.value] = self._refusals.get(RefusalCode.MAX_LEVERAGE.value, 0) + 1
-            return Refusal(RefusalCode.MAX_LEVERAGE, f"leverage {lev} over the {self.config.max_leverage} cap")
+            return self._counted(Refusal(RefusalCode.MAX_LEVERAGE,
+                                         f"leverage {lev} over the {self.config.max_leverage} cap"))
         return None
 
     def record_entry(self, now: datetime, symbol: str) -> None:
@@ -345,6 +353,10 @@ class RiskGuards:
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"malformed risk state: {exc!r}") from exc
         return g
+
+
+def _hm(t: datetime) -> str:
+    return f"{t:%Y-%m-%d %H:%M} UTC"
 
 
 def _iso(t: datetime | None) -> str | None:
