@@ -51,7 +51,8 @@ class EquityGuard:
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ValueError(f"guard name must be letters, digits and '_', got {self.name!r}")
         _decimal(self.loss_pct, f"{self.name}.loss_pct", low=Decimal(0), high=Decimal(100), open_low=True)
-        Window(self.window), Action(self.action), Until(self.until)
+        for name, kind in (("window", Window), ("action", Action), ("until", Until)):
+            object.__setattr__(self, name, kind(getattr(self, name)))  # "day" as well as Window.DAY
         if self.action is Action.SCALE_SIZE:
             _decimal(self.size_factor, f"{self.name}.size_factor", low=Decimal(0), high=Decimal(1), open_low=True)
         if self.until is Until.RECOVERY:

@@ -191,6 +191,15 @@ def test_bad_equity_guard_is_rejected(args: tuple, kwargs: dict, match: str) -> 
         EquityGuard(*args, **kwargs)
 
 
+def test_equity_guard_takes_plain_strings_from_configuration_files() -> None:
+    guard = EquityGuard("dd", "peak", D(20), "halt", "manual")  # type: ignore[arg-type]
+    assert (guard.window, guard.action, guard.until) == (Window.PEAK, Action.HALT, Until.MANUAL)
+    g = RiskGuards(RiskConfig(equity_guards=(guard,)))
+    g.on_equity(T0, D(100))
+    e, = g.on_equity(T0, D(80))
+    assert e.kind is EventKind.HALTED and "equity peak" in e.reason
+
+
 def _tripped_state() -> tuple[RiskConfig, dict]:
     cfg = RiskConfig(equity_guards=(EquityGuard("day", Window.DAY, D(2), Action.HALT, Until.NEXT_DAY),))
     g = RiskGuards(cfg)
