@@ -3,7 +3,9 @@
 Each class has ``update(...) -> float`` (NaN until ready), ``.value`` (the last result), ``.ready``
 and ``.warmup`` (the index of the first valid value, as in ``warmup.py``: ready after
 ``warmup + 1`` updates). Memory is bounded by the window; work per bar is O(1) or O(window).
-An update with a NaN or infinite input raises ``ValueError`` and leaves the state as it was.
+NaN before the first number is an upstream indicator's warm-up: skipped and not counted, so
+indicators chain (``std.update(pct.update(close))``). After the first number, an update with a
+NaN or infinite input raises ``ValueError`` and leaves the state as it was.
 The results equal ``vectorised.py`` bar for bar (tests hold them to 1e-9 relative).
 """
 from __future__ import annotations
@@ -40,6 +42,10 @@ class Indicator:
         """Updates seen so far."""
         return self._bars
 
+    def _leading_nan(self, *values: float) -> bool:
+        """NaN before the first number: an upstream indicator still warming up."""
+        return self._bars == 0 and any(math.isnan(float(v)) for v in values)
+
     def _emit(self, value: float) -> float:
         self._bars += 1
         self._value = value if self._bars > self.warmup else NAN
@@ -68,6 +74,8 @@ class SMA(Indicator):
         self._sum = t
 
     def update(self, value: float) -> float:
+        if self._leading_nan(value):
+            return NAN
         x = finite(value)
         if len(self._window) == self.period:
             self._add(-self._window[0])
@@ -97,6 +105,8 @@ class EMA(Indicator):
         self._ema = NAN
 
     def update(self, value: float) -> float:
+        if self._leading_nan(value):
+            return NAN
         x = finite(value)
         if self._bars < self.warmup:
             self._seed_values.append(x)
@@ -132,6 +142,8 @@ class RollingStd(Indicator):
         self._window: deque[float] = deque(maxlen=self.period)
 
     def update(self, value: float) -> float:
+        if self._leading_nan(value):
+            return NAN
         self._window.append(finite(value))
         if len(self._window) < self.period:
             return self._emit(NAN)
@@ -155,6 +167,8 @@ class Bollinger(Indicator):
         self.upper = self.lower = self.width = NAN
 
     def update(self, value: float) -> float:
+        if self._leading_nan(value):
+            return NAN
         x = finite(value)
         middle = self._sma.update(x)
         std = self._std.update(x)
@@ -175,6 +189,8 @@ class PercentileRank(Indicator):
         self._values: deque[float] = deque(maxlen=self.window)
 
     def update(self, value: float) -> float:
+        if self._leading_nan(value):
+            return NAN
         x = finite(value)
         self._values.append(x)
         if len(self._values) < self.window:
@@ -194,6 +210,8 @@ class PctChange(Indicator):
         self._values: deque[float] = deque(maxlen=self.period + 1)
 
     def update(self, value: float) -> float:
+        if self._leading_nan(value):
+            return NAN
         self._values.append(finite(value))
         if len(self._values) <= self.period:
             return self._emit(NAN)
@@ -217,6 +235,8 @@ class RSI(Indicator):
         self._loss = 0.0
 
     def update(self, value: float) -> float:
+        if self._leading_nan(value):
+            return NAN
         x = finite(value)
         n = self.period
         if self._bars == 0:
@@ -269,6 +289,8 @@ class ATR(Indicator):
         self._atr = 0.0
 
     def update(self, high: float, low: float, close: float) -> float:
+        if self._leading_nan(high, low, close):
+            return NAN
         h, lo, c = _hlc(high, low, close)
         tr = self._tr.next(h, lo, c)
         n = self.period
@@ -300,6 +322,8 @@ class ADX(Indicator):
         self.plus_di = self.minus_di = NAN
 
     def update(self, high: float, low: float, close: float) -> float:
+        if self._leading_nan(high, low, close):
+            return NAN
         h, lo, c = _hlc(high, low, close)
         n = self.period
         bar = self._bars

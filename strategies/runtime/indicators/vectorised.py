@@ -1,9 +1,11 @@
 """Indicators over whole float64 arrays, for backtests and warm-up.
 
 Every function returns an array as long as its input, NaN during the warm-up (see ``warmup``), and
-the value at bar ``i`` depends only on inputs ``0 .. i`` (no look-ahead). Inputs must be finite:
-NaN or infinity anywhere raises ``ValueError`` naming the first bad index, because a NaN carried
-silently through a recursive indicator poisons every later bar.
+the value at bar ``i`` depends only on inputs ``0 .. i`` (no look-ahead). Inputs must be finite,
+except for a leading run of NaN (another indicator's warm-up, so indicators chain: the
+indicator starts at the first number and the warm-ups add up). A NaN after the first number, or
+an infinity anywhere, raises ``ValueError`` naming its index, because a NaN carried silently
+through a recursive indicator poisons every later bar.
 
 Recursive indicators (EMA, RSI, ATR, ADX) follow TA-Lib's arithmetic and seeding exactly, so they
 agree with TA-Lib to rounding; the incremental classes in ``incremental.py`` are a separate
@@ -11,8 +13,9 @@ implementation of the same definitions.
 """
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -20,7 +23,9 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from strategies.runtime.indicators import warmup
-from strategies.runtime.indicators._checks import FloatArray, as_hlc, as_series, check_period
+from strategies.runtime.indicators._checks import (
+    FloatArray, as_array, as_hlc, as_series, check_period, first_number,
+)
 from strategies.runtime.indicators.warmup import EmaSeed
 
 # Rows of a sliding window processed at once: bounds temporaries to ~8 MB whatever the window.
@@ -37,6 +42,42 @@ def _nans(size: int) -> FloatArray:
     return np.full(size, np.nan, dtype=np.float64)
 
 
+def _series_input(fn: Callable[..., FloatArray]) -> Callable[..., FloatArray]:
+    """Let ``fn`` (finite input) take a series with a leading run of NaN: NaN there in the output."""
+
+    @functools.wraps(fn)
+    def wrapper(values: npt.ArrayLike, *args: object, **kwargs: object) -> FloatArray:
+        x = as_array(values)
+        k = first_number(x)
+        if k == 0:
+            return fn(x, *args, **kwargs)
+        out = _nans(x.size)
+        out[k:] = fn(x[k:], *args, **kwargs)
+        return out
+
+    return wrapper
+
+
+def _hlc_input(fn: Callable[..., FloatArray]) -> Callable[..., FloatArray]:
+    """As ``_series_input`` for (high, low, close): starts where all three have started."""
+
+    @functools.wraps(fn)
+    def wrapper(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike,
+                *args: object, **kwargs: object) -> FloatArray:
+        h, lo, c = as_array(high, "high"), as_array(low, "low"), as_array(close, "close")
+        if not h.size == lo.size == c.size:
+            raise ValueError(f"high, low and close differ in length: {h.size}, {lo.size}, {c.size}")
+        k = max(first_number(h, "high"), first_number(lo, "low"), first_number(c, "close"))
+        if k == 0:
+            return fn(h, lo, c, *args, **kwargs)
+        out = _nans(h.size)
+        out[k:] = fn(h[k:], lo[k:], c[k:], *args, **kwargs)
+        return out
+
+    return wrapper
+
+
+@_series_input
 def sma(values: npt.ArrayLike, period: int) -> FloatArray:
     """Simple moving average of the last ``period`` values. Warm-up: ``period - 1``."""
     x = as_series(values)
@@ -50,6 +91,7 @@ def sma(values: npt.ArrayLike, period: int) -> FloatArray:
 rolling_mean = sma
 
 
+@_series_input
 def ema(values: npt.ArrayLike, period: int, *, seed: EmaSeed = "sma") -> FloatArray:
     """Exponential moving average, alpha = 2 / (period + 1).
 
@@ -75,6 +117,7 @@ def ema(values: npt.ArrayLike, period: int, *, seed: EmaSeed = "sma") -> FloatAr
     return out
 
 
+@_series_input
 def rolling_std(values: npt.ArrayLike, period: int, *, ddof: int) -> FloatArray:
     """Standard deviation of the last ``period`` values: ``ddof=1`` sample, ``ddof=0`` population.
 
@@ -122,6 +165,7 @@ def bollinger(values: npt.ArrayLike, period: int, k: float, *, ddof: int) -> Ban
     return Bands(middle, upper, lower, width)
 
 
+@_series_input
 def percentile_rank(values: npt.ArrayLike, window: int) -> FloatArray:
     """Among the last ``window`` values including this one, the count strictly below this one,
     divided by ``window - 1`` (0 = the lowest, 1 = strictly the highest). Warm-up ``window - 1``."""
@@ -138,6 +182,7 @@ def percentile_rank(values: npt.ArrayLike, window: int) -> FloatArray:
     return out
 
 
+@_series_input
 def pct_change(values: npt.ArrayLike, period: int) -> FloatArray:
     """Percent change against the value ``period`` bars back: (x / x[i - period] - 1) x 100, as
     TA-Lib's ROC. Warm-up ``period``. Where the old value is 0 the result is NaN (undefined;
@@ -158,6 +203,7 @@ def _is_zero(v: float) -> bool:
     return -1e-14 < v < 1e-14
 
 
+@_series_input
 def rsi(values: npt.ArrayLike, period: int) -> FloatArray:
     """Relative strength index with Wilder smoothing, as TA-Lib's RSI.
 
@@ -191,6 +237,7 @@ def rsi(values: npt.ArrayLike, period: int) -> FloatArray:
     return out
 
 
+@_hlc_input
 def true_range(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike) -> FloatArray:
     """max(high - low, |high - previous close|, |low - previous close|); NaN at bar 0."""
     h, lo, c = as_hlc(high, low, close)
@@ -201,6 +248,7 @@ def true_range(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike) ->
     return out
 
 
+@_hlc_input
 def atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int) -> FloatArray:
     """Average true range with Wilder smoothing, as TA-Lib's ATR.
 
@@ -225,6 +273,7 @@ def atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: i
     return out
 
 
+@_hlc_input
 def adx(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int) -> FloatArray:
     """Average directional index with Wilder smoothing, as TA-Lib's ADX. Warm-up ``2 x period - 1``.
 

@@ -245,8 +245,8 @@ def test_short_input_is_all_nan() -> None:
 def test_non_finite_input_is_rejected(bad: float) -> None:
     with pytest.raises(ValueError, match=r"low\[1\] is"):
         vectorised.adx([2.0, 2.0], [1.0, bad], [1.5, 1.5], 2)
-    with pytest.raises(ValueError, match=r"values\[0\] is"):
-        vectorised.rsi([bad, 1.0], 2)
+    with pytest.raises(ValueError, match=r"values\[1\] is"):
+        vectorised.rsi([1.0, bad], 2)
     for ind, good, bad_bar in (
         (incremental.ATR(2), (2.0, 1.0, 1.5), (2.0, 1.0, bad)),
         (incremental.ADX(2), (2.0, 1.0, 1.5), (bad, 1.0, 1.5)),
