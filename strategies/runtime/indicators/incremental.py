@@ -360,3 +360,39 @@ class ADX(Indicator):
         elif not math.isnan(dx):
             self._adx = (self._adx * (n - 1) + dx) / n
         return self._emit(self._adx)
+
+
+class _RollingExtreme(Indicator):
+    """A monotonic deque of (bar, value): amortised O(1) per bar, at most ``period`` entries."""
+
+    _keep_new: staticmethod  # (old, new) -> True when ``new`` makes ``old`` useless
+
+    def __init__(self, period: int) -> None:
+        super().__init__()
+        self.period = check_period(period)
+        self.warmup = warmup.rolling_extreme(self.period)
+        self._candidates: deque[tuple[int, float]] = deque()
+
+    def update(self, value: float) -> float:
+        if self._leading_nan(value):
+            return NAN
+        x = finite(value)
+        bar = self._bars
+        while self._candidates and self._keep_new(self._candidates[-1][1], x):
+            self._candidates.pop()
+        self._candidates.append((bar, x))
+        if self._candidates[0][0] <= bar - self.period:
+            self._candidates.popleft()
+        return self._emit(self._candidates[0][1])
+
+
+class RollingMax(_RollingExtreme):
+    """Highest of the last ``period`` values."""
+
+    _keep_new = staticmethod(lambda old, new: old <= new)
+
+
+class RollingMin(_RollingExtreme):
+    """Lowest of the last ``period`` values."""
+
+    _keep_new = staticmethod(lambda old, new: old >= new)

@@ -330,3 +330,26 @@ def adx(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: i
         res.append(prev)
     out[first:] = res
     return out
+
+
+@_series_input
+def rolling_max(values: npt.ArrayLike, period: int) -> FloatArray:
+    """Highest of the last ``period`` values (TA-Lib's MAX; e.g. Momentum's 5- and 20-day highs).
+    Warm-up ``period - 1``."""
+    x = as_series(values)
+    n = check_period(period)
+    out = _nans(x.size)
+    if x.size >= n:
+        out[n - 1 :] = sliding_window_view(x, n).max(axis=1)
+    return out
+
+
+@_series_input
+def rolling_min(values: npt.ArrayLike, period: int) -> FloatArray:
+    """Lowest of the last ``period`` values (TA-Lib's MIN). Warm-up ``period - 1``."""
+    x = as_series(values)
+    n = check_period(period)
+    out = _nans(x.size)
+    if x.size >= n:
+        out[n - 1 :] = sliding_window_view(x, n).min(axis=1)
+    return out

@@ -74,3 +74,11 @@ def ema_settle_bars(period: int, rel_tol: float = 1e-9) -> int:
         return 0
     decay = 1.0 - 2.0 / (n + 1)
     return math.ceil(math.log(rel_tol) / math.log(decay))
+
+
+def rolling_extreme(period: int) -> int:
+    """Rolling max or min."""
+    return check_period(period) - 1
+
+
+rolling_max = rolling_min = rolling_extreme

@@ -199,6 +199,8 @@ HLC_FNS = {
     "atr": lambda h, lo, c: vectorised.atr(h, lo, c, 14),
     "adx": lambda h, lo, c: vectorised.adx(h, lo, c, 14),
     "pct_change": lambda h, lo, c: vectorised.pct_change(c, 12),
+    "rolling_max": lambda h, lo, c: vectorised.rolling_max(h, 20),
+    "rolling_min": lambda h, lo, c: vectorised.rolling_min(lo, 20),
 }
 
 
@@ -275,3 +277,21 @@ def test_bad_arguments_are_rejected() -> None:
         vectorised.bollinger([1.0, 2.0], 2, math.nan, ddof=0)
     with pytest.raises(ValueError, match="differ in length"):
         vectorised.atr([1.0, 2.0], [1.0], [1.0, 2.0], 1)
+
+
+@pytest.mark.parametrize(("symbol", "interval"), SERIES)
+@pytest.mark.parametrize("period", [1, 5, 20, 200])
+def test_rolling_max_and_min(symbol: str, interval: str, period: int) -> None:
+    c = candles(symbol, interval)
+    first = warmup.rolling_max(period)
+    assert first == period - 1 == incremental.RollingMax(period).warmup
+    for vec_fn, cls, ta_fn, x in ((vectorised.rolling_max, incremental.RollingMax, talib.MAX, c.high),
+                                  (vectorised.rolling_min, incremental.RollingMin, talib.MIN, c.low),
+                                  (vectorised.rolling_max, incremental.RollingMax, talib.MAX,
+                                   np.round(c.close, -2))):  # ties
+        vec = vec_fn(x, period)
+        assert_close(run_incremental(cls(period), x), vec, first_valid=first, rtol=0.0, what="incremental")
+        if period > 1:  # TA-Lib takes >= 2
+            assert_close(vec, ta_fn(x, period), first_valid=first, rtol=0.0, what="talib")
+        else:
+            np.testing.assert_array_equal(vec, x)

@@ -36,6 +36,8 @@ def test_single_series_indicators_agree(x: np.ndarray, n: int) -> None:
         ("rank", vectorised.percentile_rank(x, n), incremental.PercentileRank(n), 1.0),
         ("rsi", vectorised.rsi(x, n), incremental.RSI(n), 100.0),
         ("pct", vectorised.pct_change(x, n), incremental.PctChange(n), 0.0),
+        ("max", vectorised.rolling_max(x, n), incremental.RollingMax(n), 0.0),
+        ("min", vectorised.rolling_min(x, n), incremental.RollingMin(n), 0.0),
     ]
     for what, vec, ind, sc in cases:
         _agree(vec, run_incremental(ind, x), ind.warmup, sc, what)
