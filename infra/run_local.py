@@ -18,6 +18,7 @@ from pathlib import Path
 
 from infra.localstack import REPO, LocalStack, StackConfig, StackError
 from shared.bots import BOTS
+from shared.private_file import write_private
 
 RUN = REPO / ".run"
 PY = sys.executable
@@ -31,31 +32,35 @@ class Child:
     restarts: int = 0
     next_start: float = 0.0
     log_path: Path = field(default_factory=Path)
+    extra_env: dict[str, str] = field(default_factory=dict)  # this child's own secrets
 
 
-def local_keys() -> dict[str, str]:
+def local_keys(path: Path = RUN / "local-keys.env") -> dict[str, str]:
     """One simulated-venue key pair per bot, generated once and kept in .run (mode 600)."""
-    path = RUN / "local-keys.env"
     if path.exists():
         return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     keys = {}
     for spec in BOTS.values():
         keys[f"{spec.env_prefix}_BYBIT_API_KEY"] = f"sim{spec.env_prefix.lower()}{secrets.token_hex(6)}"
         keys[f"{spec.env_prefix}_BYBIT_API_SECRET"] = secrets.token_hex(24)
-    RUN.mkdir(exist_ok=True)
-    path.write_text("".join(f"{k}={v}\n" for k, v in keys.items()))
-    path.chmod(0o600)
+    path.parent.mkdir(exist_ok=True)
+    write_private(path, "".join(f"{k}={v}\n" for k, v in keys.items()))
     return keys
 
 
-def children(keys: dict[str, str], venue_port: int) -> list[Child]:
-    accounts = ",".join(f"{keys[f'{s.env_prefix}_BYBIT_API_KEY']}:{keys[f'{s.env_prefix}_BYBIT_API_SECRET']}"
-                        for s in BOTS.values())
+def venue_accounts(keys: dict[str, str]) -> str:
+    """The venue's accounts, passed in its environment (BYBIT_SIM_ACCOUNTS), never on its command line."""
+    return ",".join(f"{keys[f'{s.env_prefix}_BYBIT_API_KEY']}:{keys[f'{s.env_prefix}_BYBIT_API_SECRET']}"
+                    for s in BOTS.values())
+
+
+def children(venue_port: int, keys: dict[str, str]) -> list[Child]:
     (RUN / "venue").mkdir(parents=True, exist_ok=True)
     out = [
         Child("bybit_sim", [PY, "-m", "services.bybit_sim", "serve", "--host", "127.0.0.1",
-                            "--port", str(venue_port), "--accounts", accounts, "--speed", "60",
-                            "--state-file", str(RUN / "venue" / "state.json")]),
+                            "--port", str(venue_port), "--speed", "60",
+                            "--state-file", str(RUN / "venue" / "state.json")],
+              extra_env={"BYBIT_SIM_ACCOUNTS": venue_accounts(keys)}),
         Child("websocket_listener", [PY, "-m", "services.websocket_listener"]),
         Child("trade_sync", [PY, "-m", "services.trade_sync", "serve"]),
     ]
@@ -74,7 +79,8 @@ def start(child: Child, env: dict[str, str]) -> None:
     child.log_path = RUN / "logs" / f"{child.name}.log"
     child.log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(child.log_path, "ab")
-    child.proc = subprocess.Popen(child.argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    child.proc = subprocess.Popen(child.argv, cwd=REPO, env={**env, **child.extra_env}, stdout=log,
+                                  stderr=subprocess.STDOUT)
     print(f"run: {child.name} started (pid {child.proc.pid}, log {child.log_path.relative_to(REPO)})")
 
 
@@ -90,7 +96,7 @@ def main() -> int:
     venue_port = int(os.environ.get("BYBIT_SIM_PORT", "18080"))
     env = {**os.environ, **stack.env(), **keys, "BYBIT_VENUE": "sim", "BYBIT_SIM_PORT": str(venue_port),
            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "PYTHONUNBUFFERED": "1"}
-    kids = children(keys, venue_port)
+    kids = children(venue_port, keys)
     stopping = False
 
     def stop(_sig: int, _frame: object) -> None:
