@@ -4,7 +4,8 @@ PY := .venv/bin/python
 STACK := $(PY) -m infra.localstack
 STACK_ENV := .run/stack.env
 
-.PHONY: venv stack-up stack-down stack-status migrate psql test test-unit run clean-stack
+.PHONY: venv stack-up stack-down stack-status migrate psql test test-unit run clean-stack \
+	backfill sync sync-status cli
 
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
@@ -28,6 +29,21 @@ psql: stack-up
 
 run: venv
 	$(PY) -m infra.run_local
+
+# Operators' commands against the platform of `make run`, as in production (infra/opctl.py loads the
+# local stack's settings and keys): make backfill MONTHS=3 [BOT=lxalgo_001] [SYMBOL=BTCUSDT]
+OPCTL := $(PY) -m infra.opctl
+backfill: venv
+	@$(OPCTL) backfill --months "$(MONTHS)" --bot "$(BOT)" --symbol "$(SYMBOL)"
+
+sync: venv
+	@$(OPCTL) sync --hours "$(HOURS)" --bot "$(BOT)" --symbol "$(SYMBOL)"
+
+sync-status: venv
+	@$(OPCTL) sync-status
+
+cli: venv
+	@$(OPCTL) cli $(CMD)
 
 test: venv
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -48,6 +48,11 @@ def local_keys(path: Path = RUN / "local-keys.env") -> dict[str, str]:
     return keys
 
 
+def write_venue_env(path: Path, venue_port: int) -> None:
+    """Where the local venue listens, for the operators' commands (`make sync`, infra/opctl.py)."""
+    path.write_text(f"BYBIT_VENUE=sim\nBYBIT_SIM_HOST=127.0.0.1\nBYBIT_SIM_PORT={venue_port}\n")
+
+
 def venue_accounts(keys: dict[str, str]) -> str:
     """The venue's accounts, passed in its environment (BYBIT_SIM_ACCOUNTS), never on its command line."""
     return ",".join(f"{keys[f'{s.env_prefix}_BYBIT_API_KEY']}:{keys[f'{s.env_prefix}_BYBIT_API_SECRET']}"
@@ -94,6 +99,7 @@ def main() -> int:
     stack.write_env_file(RUN / "stack.env")
     keys = local_keys()
     venue_port = int(os.environ.get("BYBIT_SIM_PORT", "18080"))
+    write_venue_env(RUN / "venue.env", venue_port)
     env = {**os.environ, **stack.env(), **keys, "BYBIT_VENUE": "sim", "BYBIT_SIM_PORT": str(venue_port),
            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "PYTHONUNBUFFERED": "1"}
     kids = children(venue_port, keys)
