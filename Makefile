@@ -5,7 +5,7 @@ STACK := $(PY) -m infra.localstack
 STACK_ENV := .run/stack.env
 
 .PHONY: venv stack-up stack-down stack-status migrate psql test test-unit run clean-stack \
-	backfill sync sync-status cli
+	backfill sync sync-status cli backup restore
 
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
@@ -50,6 +50,15 @@ test: venv
 
 test-unit: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+# Backups of the local stack (the production container `postgres_backup` runs the same code daily).
+BACKUP_DIR := .run/backups
+backup: venv
+	@source $(STACK_ENV) && $(PY) -m infra.backup --dir "$(BACKUP_DIR)" once
+
+# Replaces the schema `trading` with the dump's, in one transaction: stop `make run` first.
+restore: venv
+	@source $(STACK_ENV) && $(PY) -m infra.backup restore "$(FILE)"
 
 clean-stack: stack-down
 	rm -rf .run/stack .run/stack.env

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,3 +224,29 @@ def test_no_secret_on_a_makefile_command_line() -> None:
     for line in (REPO / "Makefile").read_text().splitlines():
         if line.startswith("\t"):
             assert not _ARGV_SECRET.search(line), f"Makefile: {line.strip()}"
+
+
+# ---- backups -----------------------------------------------------------------------------------
+def test_backup_service_runs_the_tested_code_daily() -> None:
+    svc = load()["services"]["postgres_backup"]
+    assert svc["command"] == ["python3", "-m", "infra.backup", "serve"]
+    assert svc["environment"]["BACKUP_DIR"] == "/backups" and "BACKUP_AT" in svc["environment"]
+    assert any(str(v).endswith(":/backups") for v in svc["volumes"]) and "postgres_backups" in load()["volumes"]
+    docker = (REPO / svc["build"]["dockerfile"]).read_text()
+    assert docker.startswith("#") and "FROM postgres:16" in docker  # pg_dump of the server's major version
+    assert load()["services"]["postgres"]["image"].startswith("postgres:16")
+    assert "COPY infra/__init__.py infra/backup.py ./infra/" in docker and "\nUSER postgres" in docker
+    # standard library only: the image has no virtual environment
+    res = subprocess.run([sys.executable, "-I", "-S", "-c",
+                          "import sys; sys.path.insert(0, '.'); import infra.backup"],
+                         cwd=REPO, text=True, capture_output=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("var,value", [("BACKUP_AT", "25:00"), ("BACKUP_KEEP_DAILY", "0"),
+                                       ("POSTGRES_PASSWORD", "")])
+def test_backup_service_refuses_bad_settings_at_start(var: str, value: str) -> None:
+    env = {"PATH": "/usr/bin:/bin", "POSTGRES_PASSWORD": "x", var: value}
+    res = subprocess.run([sys.executable, "-m", "infra.backup", "--dir", "/nonexistent", "serve"], cwd=REPO, env=env,
+                         text=True, capture_output=True, timeout=60)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and var in res.stderr, res.stderr
