@@ -12,16 +12,21 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.localstack import REPO, LocalStack, StackConfig, StackError
+from infra.rotating_log import BACKUPS, MAX_BYTES, RotatingLog, pump
 from shared.bots import BOTS
 from shared.private_file import write_private
 
 RUN = REPO / ".run"
 PY = sys.executable
+# Each service's log rotates at 20 MB, four old files kept (compose: json-file max-size 20m, max-file 5)
+LOG_MAX_BYTES = MAX_BYTES
+LOG_BACKUPS = BACKUPS
 
 
 @dataclass
@@ -33,6 +38,8 @@ class Child:
     next_start: float = 0.0
     log_path: Path = field(default_factory=Path)
     extra_env: dict[str, str] = field(default_factory=dict)  # this child's own secrets
+    log: RotatingLog | None = None  # one per child, kept across its restarts
+    log_thread: threading.Thread | None = None
 
 
 def local_keys(path: Path = RUN / "local-keys.env") -> dict[str, str]:
@@ -80,13 +87,20 @@ def _dotenv_has(var: str) -> bool:
                                    for line in dotenv.read_text().splitlines())
 
 
-def start(child: Child, env: dict[str, str]) -> None:
-    child.log_path = RUN / "logs" / f"{child.name}.log"
-    child.log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(child.log_path, "ab")
-    child.proc = subprocess.Popen(child.argv, cwd=REPO, env={**env, **child.extra_env}, stdout=log,
+def start(child: Child, env: dict[str, str], log_dir: Path = RUN / "logs", max_bytes: int = LOG_MAX_BYTES,
+          backups: int = LOG_BACKUPS) -> None:
+    """Start the child with its output going through a size-rotated log (`{name}.log`, `.1` ... `.N`)."""
+    child.log_path = log_dir / f"{child.name}.log"
+    if child.log is None:
+        child.log = RotatingLog(child.log_path, max_bytes, backups)
+    child.proc = subprocess.Popen(child.argv, cwd=REPO, env={**env, **child.extra_env}, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT)
-    print(f"run: {child.name} started (pid {child.proc.pid}, log {child.log_path.relative_to(REPO)})")
+    assert child.proc.stdout is not None
+    if child.log_thread is not None:
+        child.log_thread.join(timeout=5)  # the previous run's last lines first
+    child.log_thread = pump(child.proc.stdout, child.log)
+    shown = child.log_path.relative_to(REPO) if child.log_path.is_relative_to(REPO) else child.log_path
+    print(f"run: {child.name} started (pid {child.proc.pid}, log {shown})")
 
 
 def main() -> int:
@@ -137,6 +151,11 @@ def main() -> int:
                 child.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.proc.kill()
+    for child in kids:
+        if child.log_thread is not None:
+            child.log_thread.join(timeout=5)
+        if child.log is not None:
+            child.log.close()
     print("run: stopped (the stack keeps running; `make stack-down` stops it)")
     return 0
 

@@ -250,3 +250,20 @@ def test_backup_service_refuses_bad_settings_at_start(var: str, value: str) -> N
     res = subprocess.run([sys.executable, "-m", "infra.backup", "--dir", "/nonexistent", "serve"], cwd=REPO, env=env,
                          text=True, capture_output=True, timeout=60)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and var in res.stderr, res.stderr
+
+
+# ---- logs --------------------------------------------------------------------------------------
+def test_every_service_rotates_its_logs() -> None:
+    for name, svc in load()["services"].items():
+        logging = svc.get("logging")
+        assert logging, f"{name} has no logging settings (unbounded json-file log)"
+        assert logging["driver"] == "json-file", name
+        size, files = logging["options"]["max-size"], logging["options"]["max-file"]
+        assert re.fullmatch(r"[1-9]\d*[km]", size) and int(files) >= 2, (name, size, files)
+
+
+def test_local_supervisor_rotates_like_compose() -> None:
+    from infra.run_local import LOG_BACKUPS, LOG_MAX_BYTES
+    options = load()["services"]["websocket_listener"]["logging"]["options"]
+    assert LOG_MAX_BYTES == int(options["max-size"].rstrip("m")) * 1024 * 1024
+    assert LOG_BACKUPS + 1 == int(options["max-file"])
