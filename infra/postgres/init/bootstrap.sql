@@ -25,7 +25,9 @@ GRANT CONNECT ON DATABASE trading_db TO trading_user, listener_user, strategy_us
 CREATE ROLE pgbouncer_auth LOGIN PASSWORD :'pgbouncer_auth_password';
 GRANT CONNECT ON DATABASE trading_db TO pgbouncer_auth;
 \connect trading_db
-CREATE SCHEMA pgbouncer AUTHORIZATION pgbouncer_auth;
+CREATE SCHEMA pgbouncer;
+REVOKE ALL ON SCHEMA pgbouncer FROM PUBLIC;
+GRANT USAGE ON SCHEMA pgbouncer TO pgbouncer_auth;
 CREATE FUNCTION pgbouncer.get_auth(p_usename text) RETURNS TABLE (usename name, passwd text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
     SELECT usename, passwd FROM pg_catalog.pg_shadow
