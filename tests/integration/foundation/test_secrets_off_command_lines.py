@@ -69,6 +69,9 @@ def test_production_redis_command_takes_the_password_from_stdin(tmp_path: Path) 
     """The compose command, run natively (the image's entrypoint only drops privileges)."""
     svc = yaml.safe_load((REPO / "docker-compose.production.yml").read_text())["services"]["redis"]
     assert svc["command"][:2] == ["sh", "-c"]
+    # the image's entrypoint appends `--protected-mode no` (after our `-`, which must stay last) unless
+    # the configuration file sets protected-mode itself
+    assert "\nprotected-mode yes\n" in (REPO / "infra" / "redis" / "redis.conf").read_text()
     port, password = _free_port(), "Redis-pw-" + os.urandom(8).hex()
     conf = tmp_path / "redis.conf"
     conf.write_text((REPO / "infra" / "redis" / "redis.conf").read_text()
