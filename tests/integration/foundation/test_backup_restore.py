@@ -130,3 +130,43 @@ def test_a_file_that_is_not_a_dump_is_refused_and_changes_nothing(clean_state: T
     res = run_backup(clean_state, "restore", str(bogus))
     assert res.returncode == 2 and "not a pg_dump archive" in res.stderr
     assert snapshot(clean_state, "trading_db") == original
+
+
+def test_the_container_command_dumps_at_backup_at_and_prunes(clean_state: TestStack, tmp_path: Path) -> None:
+    """`python3 -m infra.backup serve` as the postgres_backup container runs it (`-S`: standard library only),
+    with BACKUP_AT the next minute; old dumps beyond the retention are removed after the new one."""
+    import signal
+    import time as _time
+
+    from infra.backup import dump_name, to_keep
+
+    populate(clean_state)
+    old = [datetime(2025, 1, 1, 3, tzinfo=UTC) + timedelta(days=n) for n in range(0, 400, 3)]
+    for stamp in old:
+        (tmp_path / dump_name(stamp)).write_bytes(b"old")
+    now = datetime.now(UTC)
+    due = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    env = {**backup_env(clean_state), "BACKUP_AT": due.strftime("%H:%M"), "BACKUP_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-S", "-m", "infra.backup", "serve"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = _time.monotonic() + 90
+        new: list[Path] = []
+        while not new:
+            if proc.poll() is not None:
+                pytest.fail(f"serve exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+            assert _time.monotonic() < deadline, "no dump at BACKUP_AT"
+            _time.sleep(0.2)
+            new = [p for p in tmp_path.glob("trading_db-*.dump") if p.stat().st_size > 3]
+        deadline = _time.monotonic() + 30
+        expected = {dump_name(s) for s in to_keep([*old, *(datetime.strptime(p.name[11:27], "%Y%m%dT%H%M%SZ")
+                                                           .replace(tzinfo=UTC) for p in new)])}
+        while {p.name for p in tmp_path.glob("trading_db-*.dump")} != expected:
+            assert _time.monotonic() < deadline, "old dumps were not pruned"
+            _time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "backup: wrote" in out and not err
+    assert new[0].name[11:24] == due.strftime("%Y%m%dT%H%M")
