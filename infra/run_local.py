@@ -67,7 +67,6 @@ def venue_accounts(keys: dict[str, str]) -> str:
 
 
 def children(venue_port: int, keys: dict[str, str]) -> list[Child]:
-    (RUN / "venue").mkdir(parents=True, exist_ok=True)
     out = [
         Child("bybit_sim", [PY, "-m", "services.bybit_sim", "serve", "--host", "127.0.0.1",
                             "--port", str(venue_port), "--speed", "60",
@@ -116,6 +115,7 @@ def main() -> int:
     write_venue_env(RUN / "venue.env", venue_port)
     env = {**os.environ, **stack.env(), **keys, "BYBIT_VENUE": "sim", "BYBIT_SIM_PORT": str(venue_port),
            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "PYTHONUNBUFFERED": "1"}
+    (RUN / "venue").mkdir(parents=True, exist_ok=True)
     kids = children(venue_port, keys)
     stopping = False
 
