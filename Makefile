@@ -4,7 +4,8 @@ PY := .venv/bin/python
 STACK := $(PY) -m infra.localstack
 STACK_ENV := .run/stack.env
 
-.PHONY: venv stack-up stack-down stack-status migrate psql test test-unit run clean-stack
+.PHONY: venv stack-up stack-down stack-status migrate psql test test-unit run clean-stack \
+	backfill sync sync-status cli backup restore
 
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
@@ -29,11 +30,35 @@ psql: stack-up
 run: venv
 	$(PY) -m infra.run_local
 
+# Operators' commands against the platform of `make run`, as in production (infra/opctl.py loads the
+# local stack's settings and keys): make backfill MONTHS=3 [BOT=lxalgo_001] [SYMBOL=BTCUSDT]
+OPCTL := $(PY) -m infra.opctl
+backfill: venv
+	@$(OPCTL) backfill --months "$(MONTHS)" --bot "$(BOT)" --symbol "$(SYMBOL)"
+
+sync: venv
+	@$(OPCTL) sync --hours "$(HOURS)" --bot "$(BOT)" --symbol "$(SYMBOL)"
+
+sync-status: venv
+	@$(OPCTL) sync-status
+
+cli: venv
+	@$(OPCTL) cli $(CMD)
+
 test: venv
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-unit: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+# Backups of the local stack (the production container `postgres_backup` runs the same code daily).
+BACKUP_DIR := .run/backups
+backup: venv
+	@source $(STACK_ENV) && $(PY) -m infra.backup --dir "$(BACKUP_DIR)" once
+
+# Replaces the schema `trading` with the dump's, in one transaction: stop `make run` first.
+restore: venv
+	@source $(STACK_ENV) && $(PY) -m infra.backup restore "$(FILE)"
 
 clean-stack: stack-down
 	rm -rf .run/stack .run/stack.env

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.private_file import write_private
+
 REPO = Path(__file__).resolve().parents[1]
 PARTS = ("postgres", "pgbouncer", "redis")
 APP_ROLES = {  # env var -> login role; the owner is created here, the others by the migrations
@@ -31,7 +33,8 @@ APP_ROLES = {  # env var -> login role; the owner is created here, the others by
     "RECONCILER_DB_PASSWORD": "reconciler_user",
     "C2_DB_PASSWORD": "c2_user",
 }
-SECRET_VARS = ("POSTGRES_PASSWORD", "PG_SUPERUSER_PASSWORD", "REDIS_PASSWORD", *APP_ROLES)
+SECRET_VARS = ("POSTGRES_PASSWORD", "PG_SUPERUSER_PASSWORD", "PGBOUNCER_AUTH_PASSWORD", "REDIS_PASSWORD", *APP_ROLES)
+BOOTSTRAP_SQL = REPO / "infra" / "postgres" / "init" / "bootstrap.sql"
 DEBIAN_PACKAGES = ("postgresql", "pgbouncer", "redis-server")
 
 
@@ -141,21 +144,23 @@ class LocalStack:
         return probe.returncode == 0
 
     def _write_private(self, path: Path, text: str, owner_postgres: bool = False) -> None:
-        path.write_text(text)
-        path.chmod(0o600)
+        owner = None
         if owner_postgres and self._as_postgres:
             pw = pwd.getpwnam("postgres")
-            os.chown(path, pw.pw_uid, pw.pw_gid)
+            owner = (pw.pw_uid, pw.pw_gid)
+        write_private(path, text, owner)
 
     def secrets(self) -> dict[str, str]:
-        """Generated once per stack folder and kept there (mode 600)."""
+        """Generated once per stack folder and kept there (mode 600); a variable added later is
+        generated alone, so an existing stack keeps its passwords."""
         path = self.root / "secrets.env"
+        values: dict[str, str] = {}
         if path.exists():
             values = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
             if all(v in values for v in SECRET_VARS):
                 return values
         self.root.mkdir(parents=True, exist_ok=True)
-        values = {v: secrets.token_urlsafe(24) for v in SECRET_VARS}
+        values = {v: values.get(v) or secrets.token_urlsafe(24) for v in SECRET_VARS}
         self._write_private(path, "".join(f"{k}={v}\n" for k, v in values.items()))
         return values
 
@@ -226,17 +231,22 @@ class LocalStack:
                              password=self.secrets()["PG_SUPERUSER_PASSWORD"], autocommit=True) as conn:
             conn.execute(statement.encode())
 
+    def bootstrap_command(self) -> tuple[list[str], dict[str, str]]:
+        """The production bootstrap (infra/postgres/init/bootstrap.sql) with psql, as the image runs
+        it; passwords in the environment only."""
+        s = self.secrets()
+        argv = [f"{_binaries()['postgresql']}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                "-p", str(self.cfg.pg_port), "-U", "postgres", "-d", "postgres", "-f", str(BOOTSTRAP_SQL)]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PGPASSWORD": s["PG_SUPERUSER_PASSWORD"],
+               "TRADING_OWNER_PASSWORD": s["POSTGRES_PASSWORD"],
+               "PGBOUNCER_AUTH_PASSWORD": s["PGBOUNCER_AUTH_PASSWORD"]}
+        return argv, env
+
     def _bootstrap_database(self) -> None:
-        from psycopg import sql
-        pw = self.secrets()["POSTGRES_PASSWORD"]
-        stmt = sql.SQL("CREATE ROLE trading_user LOGIN CREATEROLE PASSWORD {}").format(sql.Literal(pw))
-        self._superuser_sql(stmt.as_string(None))
-        self._superuser_sql("CREATE DATABASE trading_db OWNER trading_user")
-        self._superuser_sql("REVOKE ALL ON DATABASE trading_db FROM PUBLIC")
-        grant = "GRANT CONNECT ON DATABASE trading_db TO " + ", ".join(
-            ["trading_user", *APP_ROLES.values()])
-        roles = "".join(f"CREATE ROLE {r} NOLOGIN; " for r in APP_ROLES.values())
-        self._superuser_sql(roles + grant)
+        argv, env = self.bootstrap_command()
+        res = subprocess.run(argv, env=env, text=True, capture_output=True)
+        if res.returncode != 0:
+            raise StackError(f"bootstrap.sql failed: {res.stderr.strip()[-400:]}")
 
     def stop_postgres(self) -> None:
         if _pid_alive(self._pg_data / "postmaster.pid") is not None:

@@ -12,15 +12,21 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.localstack import REPO, LocalStack, StackConfig, StackError
+from infra.rotating_log import BACKUPS, MAX_BYTES, RotatingLog, pump
 from shared.bots import BOTS
+from shared.private_file import write_private
 
 RUN = REPO / ".run"
 PY = sys.executable
+# Each service's log rotates at 20 MB, four old files kept (compose: json-file max-size 20m, max-file 5)
+LOG_MAX_BYTES = MAX_BYTES
+LOG_BACKUPS = BACKUPS
 
 
 @dataclass
@@ -31,31 +37,41 @@ class Child:
     restarts: int = 0
     next_start: float = 0.0
     log_path: Path = field(default_factory=Path)
+    extra_env: dict[str, str] = field(default_factory=dict)  # this child's own secrets
+    log: RotatingLog | None = None  # one per child, kept across its restarts
+    log_thread: threading.Thread | None = None
 
 
-def local_keys() -> dict[str, str]:
+def local_keys(path: Path = RUN / "local-keys.env") -> dict[str, str]:
     """One simulated-venue key pair per bot, generated once and kept in .run (mode 600)."""
-    path = RUN / "local-keys.env"
     if path.exists():
         return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     keys = {}
     for spec in BOTS.values():
         keys[f"{spec.env_prefix}_BYBIT_API_KEY"] = f"sim{spec.env_prefix.lower()}{secrets.token_hex(6)}"
         keys[f"{spec.env_prefix}_BYBIT_API_SECRET"] = secrets.token_hex(24)
-    RUN.mkdir(exist_ok=True)
-    path.write_text("".join(f"{k}={v}\n" for k, v in keys.items()))
-    path.chmod(0o600)
+    path.parent.mkdir(exist_ok=True)
+    write_private(path, "".join(f"{k}={v}\n" for k, v in keys.items()))
     return keys
 
 
-def children(keys: dict[str, str], venue_port: int) -> list[Child]:
-    accounts = ",".join(f"{keys[f'{s.env_prefix}_BYBIT_API_KEY']}:{keys[f'{s.env_prefix}_BYBIT_API_SECRET']}"
-                        for s in BOTS.values())
-    (RUN / "venue").mkdir(parents=True, exist_ok=True)
+def write_venue_env(path: Path, venue_port: int) -> None:
+    """Where the local venue listens, for the operators' commands (`make sync`, infra/opctl.py)."""
+    path.write_text(f"BYBIT_VENUE=sim\nBYBIT_SIM_HOST=127.0.0.1\nBYBIT_SIM_PORT={venue_port}\n")
+
+
+def venue_accounts(keys: dict[str, str]) -> str:
+    """The venue's accounts, passed in its environment (BYBIT_SIM_ACCOUNTS), never on its command line."""
+    return ",".join(f"{keys[f'{s.env_prefix}_BYBIT_API_KEY']}:{keys[f'{s.env_prefix}_BYBIT_API_SECRET']}"
+                    for s in BOTS.values())
+
+
+def children(venue_port: int, keys: dict[str, str]) -> list[Child]:
     out = [
         Child("bybit_sim", [PY, "-m", "services.bybit_sim", "serve", "--host", "127.0.0.1",
-                            "--port", str(venue_port), "--accounts", accounts, "--speed", "60",
-                            "--state-file", str(RUN / "venue" / "state.json")]),
+                            "--port", str(venue_port), "--speed", "60",
+                            "--state-file", str(RUN / "venue" / "state.json")],
+              extra_env={"BYBIT_SIM_ACCOUNTS": venue_accounts(keys)}),
         Child("websocket_listener", [PY, "-m", "services.websocket_listener"]),
         Child("trade_sync", [PY, "-m", "services.trade_sync", "serve"]),
     ]
@@ -70,12 +86,20 @@ def _dotenv_has(var: str) -> bool:
                                    for line in dotenv.read_text().splitlines())
 
 
-def start(child: Child, env: dict[str, str]) -> None:
-    child.log_path = RUN / "logs" / f"{child.name}.log"
-    child.log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(child.log_path, "ab")
-    child.proc = subprocess.Popen(child.argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    print(f"run: {child.name} started (pid {child.proc.pid}, log {child.log_path.relative_to(REPO)})")
+def start(child: Child, env: dict[str, str], log_dir: Path = RUN / "logs", max_bytes: int = LOG_MAX_BYTES,
+          backups: int = LOG_BACKUPS) -> None:
+    """Start the child with its output going through a size-rotated log (`{name}.log`, `.1` ... `.N`)."""
+    child.log_path = log_dir / f"{child.name}.log"
+    if child.log is None:
+        child.log = RotatingLog(child.log_path, max_bytes, backups)
+    child.proc = subprocess.Popen(child.argv, cwd=REPO, env={**env, **child.extra_env}, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+    assert child.proc.stdout is not None
+    if child.log_thread is not None:
+        child.log_thread.join(timeout=5)  # the previous run's last lines first
+    child.log_thread = pump(child.proc.stdout, child.log)
+    shown = child.log_path.relative_to(REPO) if child.log_path.is_relative_to(REPO) else child.log_path
+    print(f"run: {child.name} started (pid {child.proc.pid}, log {shown})")
 
 
 def main() -> int:
@@ -88,9 +112,11 @@ def main() -> int:
     stack.write_env_file(RUN / "stack.env")
     keys = local_keys()
     venue_port = int(os.environ.get("BYBIT_SIM_PORT", "18080"))
+    write_venue_env(RUN / "venue.env", venue_port)
     env = {**os.environ, **stack.env(), **keys, "BYBIT_VENUE": "sim", "BYBIT_SIM_PORT": str(venue_port),
            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "PYTHONUNBUFFERED": "1"}
-    kids = children(keys, venue_port)
+    (RUN / "venue").mkdir(parents=True, exist_ok=True)
+    kids = children(venue_port, keys)
     stopping = False
 
     def stop(_sig: int, _frame: object) -> None:
@@ -125,6 +151,11 @@ def main() -> int:
                 child.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.proc.kill()
+    for child in kids:
+        if child.log_thread is not None:
+            child.log_thread.join(timeout=5)
+        if child.log is not None:
+            child.log.close()
     print("run: stopped (the stack keeps running; `make stack-down` stops it)")
     return 0
 

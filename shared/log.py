@@ -5,12 +5,14 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import structlog
+from dotenv import dotenv_values
 
-from shared.settings import LoggingSettings, build_settings
+from shared.settings import DOTENV, LoggingSettings, build_settings
 
 REDACTED = "***"
 _SECRET_KEY = re.compile(r"(secret|password|passwd|token|signature|(^|[-_])sign($|[-_])|api_key|apikey|"
@@ -60,9 +62,15 @@ class SecretRedactor:
         return {k: self.scrub(v, k if k != "event" else None) for k, v in event_dict.items()}
 
 
-def secrets_from_environment(environ: MutableMapping[str, str] | None = None) -> list[str]:
+def secrets_from_environment(environ: Mapping[str, str | None] | None = None) -> list[str]:
     env = os.environ if environ is None else environ
     return [v for k, v in env.items() if _SECRET_ENV.search(k) and v]
+
+
+def secrets_from_dotenv(path: str | Path = DOTENV) -> list[str]:
+    """The settings read `.env` themselves (pydantic-settings), so its secrets may never pass
+    through the environment; they are redacted all the same."""
+    return secrets_from_environment(dotenv_values(path)) if Path(path).is_file() else []
 
 
 _redactor = SecretRedactor()
@@ -79,6 +87,7 @@ def configure_logging(service: str, bot_id: str | None = None, fmt: str | None =
     fmt = fmt or settings.log_format
     level = level or settings.log_level
     _redactor.add(secrets_from_environment())
+    _redactor.add(secrets_from_dotenv())
     renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=False))
     processors: list[Any] = [

@@ -30,12 +30,15 @@ ROLE_PASSWORD_VARS: dict[str, str] = {
 }
 
 
+DOTENV = ".env"  # read by every settings group, relative to the working directory
+
+
 class ConfigError(Exception):
     """A configuration problem, phrased as one line that names the variable."""
 
 
 def _base_config() -> SettingsConfigDict:
-    return SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+    return SettingsConfigDict(env_file=DOTENV, env_file_encoding="utf-8", extra="ignore",
                               populate_by_name=False)
 
 

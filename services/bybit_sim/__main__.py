@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -78,13 +79,17 @@ def _accounts(text: str) -> list[AccountSpec]:
     return specs
 
 
+ACCOUNTS_ENV = "BYBIT_SIM_ACCOUNTS"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m services.bybit_sim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     serve = sub.add_parser("serve", help="run the simulated venue")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=0)
-    serve.add_argument("--accounts", type=_accounts, default=[])
+    serve.add_argument("--accounts", type=_accounts, default=[],
+                       help=f"KEY:SECRET[:BALANCE],...; default: ${ACCOUNTS_ENV} (keeps secrets off the command line)")
     serve.add_argument("--speed", type=_positive_float, default=1000.0)
     serve.add_argument("--seed", type=int, default=1)
     serve.add_argument("--state-file", type=Path)
@@ -120,7 +125,14 @@ def main(argv: list[str] | None = None) -> int:
                              order_limit=args.order_rate_limit, query_limit=args.query_rate_limit,
                              state_file=args.state_file, tick_ms=args.tick_ms, idle_timeout_s=args.idle_timeout_s,
                              funding_rate=args.funding_rate, ack_delay_ms=max(args.ack_delay_ms, 0))
-        asyncio.run(run_server(config, args.accounts, args.host, args.port))
+        accounts = args.accounts
+        if not accounts and os.environ.get(ACCOUNTS_ENV):
+            try:
+                accounts = _accounts(os.environ[ACCOUNTS_ENV])
+            except argparse.ArgumentTypeError as exc:
+                print(f"bybit_sim: error: {ACCOUNTS_ENV}: {exc}", file=sys.stderr)
+                return 2
+        asyncio.run(run_server(config, accounts, args.host, args.port))
         return 0
     from services.bybit_sim.history import seed_history
     if not args.state_file.parent.is_dir():

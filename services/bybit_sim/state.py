@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from services.bybit_sim.models import Account, Execution, Order, Position
+from shared.private_file import private_writer
 
 FORMAT_VERSION = 1
 _EXEC_FIELDS = [f.name for f in fields(Execution)]
@@ -66,13 +66,10 @@ def account_from_doc(d: dict[str, Any]) -> Account:
 
 
 def write_state(path: Path, doc: dict[str, Any]) -> None:
-    """Atomic write: a crash mid-write leaves the previous snapshot intact."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as fh:
+    """Atomic write: a crash mid-write leaves the previous snapshot intact. Mode 0600 from the
+    first byte (the document holds the accounts' API secrets)."""
+    with private_writer(path) as fh:
         json.dump(doc, fh, separators=(",", ":"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

@@ -45,3 +45,25 @@ def test_every_line_is_json_with_service_and_bot(captured: io.StringIO) -> None:
     line = json.loads(captured.getvalue().strip().splitlines()[-1])
     assert line["service"] == "test_service" and line["bot_id"] == "lxalgo_001"
     assert line["event"] == "hello" and line["symbol"] == "BTCUSDT" and line["timestamp"].endswith("Z")
+
+
+DOTENV_SECRET = "dotenv-only-Secret-9f3a1c77e2"
+DOTENV_PASSWORD = "dotenv-only-Password-04bd9e"
+
+
+def test_secrets_read_from_dotenv_are_redacted(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The processes read `.env` themselves (pydantic-settings), so its secrets never pass through
+    the environment: they must be redacted all the same."""
+    (tmp_path / ".env").write_text(f"MOMENTUM_BYBIT_API_SECRET={DOTENV_SECRET}\n"
+                                   f"export C2_DB_PASSWORD='{DOTENV_PASSWORD}'\nLOG_LEVEL=INFO\n")
+    monkeypatch.chdir(tmp_path)
+    for var in ("MOMENTUM_BYBIT_API_SECRET", "C2_DB_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    out = io.StringIO()
+    configure_logging("test_service", fmt="json", stream=out)
+    log = structlog.get_logger()
+    log.info(f"signing with {DOTENV_SECRET}")
+    log.info("connect", detail=f"auth failed for {DOTENV_PASSWORD}")
+    text = out.getvalue()
+    assert DOTENV_SECRET not in text and DOTENV_PASSWORD not in text
+    assert text.count("***") == 2
