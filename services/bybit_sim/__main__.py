@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NoReturn
 
+from services.bybit_sim.stepping import StepConfig
 from services.bybit_sim.venue import AccountSpec, VenueConfig
 
 
@@ -97,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tick-ms", type=_positive_int, default=50)
     serve.add_argument("--idle-timeout-s", type=_positive_float, default=600.0)
     serve.add_argument("--ack-delay-ms", type=int, default=50, help="delay of subscribe acks (network round trip)")
+    serve.add_argument("--stepped", action="store_true",
+                       help="stop venue time at every 5-minute candle close until the bots' orders are in")
+    serve.add_argument("--step-quiet-ms", type=_positive_int, default=300,
+                       help="a hold ends after this long with no order request")
+    serve.add_argument("--step-max-ms", type=_positive_int, default=5000, help="a hold ends after this long at most")
     seed = sub.add_parser("seed-history", help="write past executions for an account into a state file")
     seed.add_argument("--state-file", type=Path, required=True)
     seed.add_argument("--account", type=parse_account, required=True)
@@ -119,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                              slippage_bps=args.slippage_bps, ip_limit=args.ip_rate_limit,
                              order_limit=args.order_rate_limit, query_limit=args.query_rate_limit,
                              state_file=args.state_file, tick_ms=args.tick_ms, idle_timeout_s=args.idle_timeout_s,
-                             funding_rate=args.funding_rate, ack_delay_ms=max(args.ack_delay_ms, 0))
+                             funding_rate=args.funding_rate, ack_delay_ms=max(args.ack_delay_ms, 0),
+                             step=StepConfig(args.step_quiet_ms, args.step_max_ms) if args.stepped else None)
         asyncio.run(run_server(config, args.accounts, args.host, args.port))
         return 0
     from services.bybit_sim.history import seed_history

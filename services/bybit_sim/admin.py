@@ -145,6 +145,21 @@ async def post_funding(request: web.Request, venue: Venue) -> web.Response:
     return _ok(executions=sum(1 for e in events if e.topic == "execution"))
 
 
+async def get_clock(request: web.Request, venue: Venue) -> web.Response:
+    stepper = venue.stepper
+    state = stepper.status(wall_ms()) if stepper is not None else {"stepped": False, "held": False}
+    return _ok(venue_time_ms=venue.market.clock.now(), speed=venue.config.speed, **state)
+
+
+async def post_clock_step(request: web.Request, venue: Venue) -> web.Response:
+    """End the current hold of the stepped clock now."""
+    if venue.stepper is None:
+        raise VenueError(10001, "the venue was started without --stepped")
+    if not venue.stepper.request_step():
+        raise VenueError(10001, "the clock is not held")
+    return _ok()
+
+
 async def get_health(request: web.Request, venue: Venue) -> web.Response:
     return _ok(venue_time_ms=venue.market.clock.now(), connections=len(venue.hub.conns))
 
@@ -156,6 +171,7 @@ ADMIN_ROUTES = [
     ("POST", "/admin/accounts", post_account), ("GET", "/admin/accounts/{api_key}/executions", get_executions),
     ("POST", "/admin/snapshot", post_snapshot), ("POST", "/admin/price", post_price),
     ("POST", "/admin/funding", post_funding), ("GET", "/admin/health", get_health),
+    ("GET", "/admin/clock", get_clock), ("POST", "/admin/clock/step", post_clock_step),
 ]
 
 

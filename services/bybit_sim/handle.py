@@ -271,3 +271,11 @@ class VenueAdmin:
 
     async def health(self) -> dict[str, Any]:
         return await self._call("GET", "/admin/health")
+
+    async def clock(self) -> dict[str, Any]:
+        """Venue time and, with `--stepped`, whether it is held at a candle close."""
+        return await self._call("GET", "/admin/clock")
+
+    async def step(self) -> None:
+        """End the stepped clock's current hold now."""
+        await self._call("POST", "/admin/clock/step", {})

@@ -344,6 +344,8 @@ async def serve_rest(request: web.Request, venue: Venue) -> web.StreamResponse:
         if limited:
             headers = _limit_headers(venue.limits.groups[route.group].limit, 0, limited.until_ms)
             raise VenueError(10006, "Too many visits!")
+        if request.method == "POST" and venue.stepper is not None:
+            venue.stepper.activity(now)
         v = venue.limits.hit_account(route.group, acct.api_key, request.path, now)
         headers = _limit_headers(v.limit, v.remaining, v.reset_ms)
         if not v.allowed:

@@ -20,6 +20,7 @@ from services.bybit_sim.instruments import INSTRUMENTS
 from services.bybit_sim.market import FUNDING_INTERVAL_MS, Market, VenueClock, interval_next, interval_start, wall_ms
 from services.bybit_sim.models import Account, Execution, Order, Position
 from services.bybit_sim.ratelimit import RateLimits
+from services.bybit_sim.stepping import StepConfig, Stepper
 from services.bybit_sim.state import FORMAT_VERSION, account_from_doc, account_to_doc, write_state
 from services.bybit_sim.triggers import Move
 from services.bybit_sim.ws import Hub
@@ -52,6 +53,7 @@ class VenueConfig:
     idle_timeout_s: float = 600.0
     funding_rate: Decimal = Decimal("0.0001")
     ack_delay_ms: int = 50
+    step: StepConfig | None = None  # the stepped clock (stepping.py); None: time runs freely
 
 
 class Venue:
@@ -65,6 +67,7 @@ class Venue:
         self.market = market or Market.replay(clock)
         self.market.clock = clock
         clock.venue_start_ms = venue_start if venue_start is not None else self.market.data_start_ms() + WARMUP_MS
+        clock.real_start_ms = wall_ms()  # venue time starts now, not before the candles were loaded
         self.market.funding_rate = config.funding_rate
         self.engine = Engine(config.seed, self.market.price, fees=config.fees, partial_fills=config.partial_fills,
                              slippage_bps=config.slippage_bps)
@@ -79,6 +82,7 @@ class Venue:
         self.last_funding_mark = clock.now() // FUNDING_INTERVAL_MS
         self.last_prices: dict[str, Decimal] = {}
         self.walked_ms = clock.now()
+        self.stepper = Stepper(clock, config.step) if config.step is not None else None
         if state is not None:
             self._load(state)
         for spec in accounts:
@@ -288,6 +292,8 @@ class Venue:
                                                              self.market.funding_rate, now)
                 self.publish(self.run_engine(events))
                 self._push_klines(kline_last, venue_now, now)
+                if self.stepper is not None:
+                    self.stepper.on_tick(venue_now, wall_ms())
                 if now - ticker_last_ms >= 100:
                     ticker_last_ms = now
                     self._push_tickers(now)
