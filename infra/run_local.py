@@ -20,6 +20,7 @@ from infra.localstack import REPO, LocalStack, StackConfig, StackError
 from shared.bots import BOTS
 
 RUN = REPO / ".run"
+ADMIN_TOKEN_FILE = RUN / "venue" / "admin-token"  # the venue's admin API token (0600), for VenueAdmin and curl
 PY = sys.executable
 
 
@@ -55,7 +56,8 @@ def children(keys: dict[str, str], venue_port: int) -> list[Child]:
     out = [
         Child("bybit_sim", [PY, "-m", "services.bybit_sim", "serve", "--host", "127.0.0.1",
                             "--port", str(venue_port), "--accounts", accounts, "--speed", "60",
-                            "--state-file", str(RUN / "venue" / "state.json")]),
+                            "--state-file", str(RUN / "venue" / "state.json"),
+                            "--admin-token-file", str(ADMIN_TOKEN_FILE)]),
         Child("websocket_listener", [PY, "-m", "services.websocket_listener"]),
         Child("trade_sync", [PY, "-m", "services.trade_sync", "serve"]),
     ]
@@ -88,7 +90,8 @@ def main() -> int:
     stack.write_env_file(RUN / "stack.env")
     keys = local_keys()
     venue_port = int(os.environ.get("BYBIT_SIM_PORT", "18080"))
-    env = {**os.environ, **stack.env(), **keys, "BYBIT_VENUE": "sim", "BYBIT_SIM_PORT": str(venue_port),
+    env = {k: v for k, v in os.environ.items() if k != "BYBIT_SIM_ADMIN_TOKEN"}  # the token lives in its file
+    env = {**env, **stack.env(), **keys, "BYBIT_VENUE": "sim", "BYBIT_SIM_PORT": str(venue_port),
            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "PYTHONUNBUFFERED": "1"}
     kids = children(keys, venue_port)
     stopping = False
@@ -103,7 +106,8 @@ def main() -> int:
         start(child, env)
         if child.name == "bybit_sim":
             time.sleep(1.0)
-    print(f"run: platform up; venue at http://127.0.0.1:{venue_port}; psql: `make psql`; logs in .run/logs; Ctrl-C stops")
+    print(f"run: platform up; venue at http://127.0.0.1:{venue_port} (admin token in "
+          f"{ADMIN_TOKEN_FILE.relative_to(REPO)}); psql: `make psql`; logs in .run/logs; Ctrl-C stops")
     while not stopping:
         now = time.monotonic()
         for child in kids:

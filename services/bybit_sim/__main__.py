@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tick-ms", type=_positive_int, default=50)
     serve.add_argument("--idle-timeout-s", type=_positive_float, default=600.0)
     serve.add_argument("--ack-delay-ms", type=int, default=50, help="delay of subscribe acks (network round trip)")
+    serve.add_argument("--admin-token-file", type=Path,
+                       help="the admin API token: read from this file, or a new one written to it (0600); "
+                            "BYBIT_SIM_ADMIN_TOKEN in the environment takes precedence")
     serve.add_argument("--stepped", action="store_true",
                        help="stop venue time at every 5-minute candle close until the bots' orders are in")
     serve.add_argument("--step-quiet-ms", type=_positive_int, default=300,
@@ -127,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
                              state_file=args.state_file, tick_ms=args.tick_ms, idle_timeout_s=args.idle_timeout_s,
                              funding_rate=args.funding_rate, ack_delay_ms=max(args.ack_delay_ms, 0),
                              step=StepConfig(args.step_quiet_ms, args.step_max_ms) if args.stepped else None)
-        asyncio.run(run_server(config, args.accounts, args.host, args.port))
+        if args.admin_token_file is not None and not args.admin_token_file.parent.is_dir():
+            print(f"bybit_sim: error: --admin-token-file folder does not exist: {args.admin_token_file.parent}",
+                  file=sys.stderr)
+            return 2
+        asyncio.run(run_server(config, args.accounts, args.host, args.port, args.admin_token_file))
         return 0
     from services.bybit_sim.history import seed_history
     if not args.state_file.parent.is_dir():

@@ -1,6 +1,14 @@
-"""Admin API (loopback only): faults, execution generation, ground truth, snapshots, price pins."""
+"""Admin API (loopback only, token and JSON required): faults, execution generation, ground truth,
+snapshots, price pins, the stepped clock.
+
+A web page can make a browser post a form to a loopback port (text/plain, form-encoded or multipart,
+no custom headers) without any CORS preflight; it cannot add `X-Admin-Token` nor send
+`application/json` cross-origin without a preflight this server never answers. So every route needs
+the token, and POST and DELETE need a JSON content type.
+"""
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 from decimal import Decimal, InvalidOperation
@@ -175,10 +183,17 @@ ADMIN_ROUTES = [
 ]
 
 
-def admin_handler(fn: Any, venue: Venue) -> Any:
+TOKEN_HEADER = "X-Admin-Token"
+
+
+def admin_handler(fn: Any, venue: Venue, token: str) -> Any:
     async def handler(request: web.Request) -> web.StreamResponse:
         if not _is_loopback(request.remote):
             return web.json_response({"ok": False, "error": "admin API is loopback only"}, status=403)
+        if not hmac.compare_digest(request.headers.get(TOKEN_HEADER, "").encode(), token.encode()):
+            return web.json_response({"ok": False, "error": f"{TOKEN_HEADER} missing or wrong"}, status=401)
+        if request.method in ("POST", "DELETE") and request.content_type != "application/json":
+            return web.json_response({"ok": False, "error": "Content-Type must be application/json"}, status=415)
         try:
             return await fn(request, venue)
         except VenueError as err:
