@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
+from fractions import Fraction
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -98,14 +99,11 @@ class PricePath:
 
     def moves(self, t0_ms: int, t1_ms: int) -> list[Move]:
         """The path from venue time t0 to t1 (t0 <= t1): each leg continuous, each candle boundary a gap
-        from the close to the next open (see triggers.py); zero-length moves are left out."""
+        from the close to the next open (see triggers.py); zero-length moves are left out. A piece of a
+        leg carries the times its prices have on the leg's straight line, so `Move.time_at` gives the
+        same instant for a price however the walk cut the leg into pieces."""
         tick = self.instrument.tick_size
         out: list[Move] = []
-
-        def add(a: int, b: int, gap: bool) -> None:
-            if a != b:
-                out.append(Move(a * tick, b * tick, gap))
-
         cur, t = self.ticks_at(t0_ms), t0_ms
         while True:
             candle, within = self._locate(t)
@@ -115,14 +113,19 @@ class PricePath:
                 boundary = start + k * LEG_MS
                 if boundary <= t:
                     continue
+                a, b, leg_start = v[k - 1], v[k], boundary - LEG_MS
+                end = self.ticks_at(t1_ms) if boundary > t1_ms else b
+                if cur != end:
+                    line = Fraction(LEG_MS, b - a)
+                    out.append(Move(cur * tick, end * tick, False, leg_start + (cur - a) * line,
+                                    leg_start + (end - a) * line))
                 if boundary > t1_ms:
-                    add(cur, self.ticks_at(t1_ms), False)
                     return out
-                add(cur, v[k], False)
-                cur = v[k]
+                cur = b
             t = start + CANDLE_MS
             nxt = self.ticks_at(t)
-            add(cur, nxt, True)
+            if cur != nxt:
+                out.append(Move(cur * tick, nxt * tick, True, t, t))
             cur = nxt
 
     def ohlcv(self, from_ms: int, to_ms: int) -> Ohlcv:

@@ -20,12 +20,15 @@ A stop (TP, SL, trailing stop, conditional market order) fills at that touch pri
 the trader by the slippage (`stop_fill_price`; 0 bps by default, so exactly the touch price), as a
 taker. A limit order fills at its own limit price as a maker. Several orders reached on one move
 fire in the order they are reached along it (nearest level first); orders at the same level in
-the order they were placed (older first); each fill can change what is still pending.
+the order they were placed (older first); each fill can change what is still pending. Across
+symbols, everything fires in venue-time order (`Move.time_at`: linear along a leg; a gap at its
+instant); at the same instant, in the order BTCUSDT, ETHUSDT, SOLUSDT.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from fractions import Fraction
 
 RISING = 1   # Bybit triggerDirection 1: fires when the price rises to the trigger
 FALLING = 2  # Bybit triggerDirection 2: fires when the price falls to the trigger
@@ -36,22 +39,28 @@ class Move:
     start: Decimal
     end: Decimal
     gap: bool  # True: a jump from start to end; False: continuous through every price between
+    t0_ms: int | Fraction = 0  # venue time at start and at end (a gap takes no time)
+    t1_ms: int | Fraction = 0
 
-    @property
-    def falling(self) -> bool:
-        return self.end < self.start
+    def time_at(self, price: Decimal) -> Fraction:
+        """When the move is at `price` (linear in time along a continuous move)."""
+        if self.gap or self.start == self.end or self.t1_ms == self.t0_ms:
+            return Fraction(self.t0_ms)
+        return self.t0_ms + (self.t1_ms - self.t0_ms) * Fraction(price - self.start) / Fraction(self.end - self.start)
 
 
-def candle_moves(prev_close: Decimal | None, open_: Decimal, high: Decimal, low: Decimal,
-                 close: Decimal) -> list[Move]:
-    """The venue's path through one candle (zero-length moves dropped)."""
+def candle_moves(prev_close: Decimal | None, open_: Decimal, high: Decimal, low: Decimal, close: Decimal,
+                 start_ms: int = 0, candle_ms: int = 300_000) -> list[Move]:
+    """The venue's path through one candle starting at `start_ms` (zero-length moves dropped): the gap
+    from the previous close at the open instant, then three legs of a third of the candle each."""
     first, second = (low, high) if close >= open_ else (high, low)
+    leg = candle_ms // 3
     moves = []
     if prev_close is not None and prev_close != open_:
-        moves.append(Move(prev_close, open_, True))
-    for a, b in ((open_, first), (first, second), (second, close)):
+        moves.append(Move(prev_close, open_, True, start_ms, start_ms))
+    for k, (a, b) in enumerate(((open_, first), (first, second), (second, close))):
         if a != b:
-            moves.append(Move(a, b, False))
+            moves.append(Move(a, b, False, start_ms + k * leg, start_ms + (k + 1) * leg))
     return moves
 
 

@@ -231,11 +231,11 @@ class Venue:
         previous = self.last_prices.get(symbol)
         pinned = self.market.pins.get(symbol)
         if pinned is not None:
-            return [Move(previous if previous is not None else pinned, pinned, True)]
+            return [Move(previous if previous is not None else pinned, pinned, True, venue_now, venue_now)]
         moves = self.market.paths[symbol].moves(self.walked_ms, venue_now)
         start = moves[0].start if moves else self.market.paths[symbol].price_at(venue_now)
         if previous is not None and previous != start:
-            moves.insert(0, Move(previous, start, True))
+            moves.insert(0, Move(previous, start, True, self.walked_ms, self.walked_ms))
         return moves
 
     def advance(self) -> None:
@@ -243,15 +243,15 @@ class Venue:
         done on every tick and before every order request, so an order always meets an up-to-date book."""
         venue_now = self.market.clock.now()
         now = wall_ms()
-        events: list[Event] = []
+        walks: dict[str, list[Move]] = {}
         for symbol in INSTRUMENTS:
-            moves = self._moves(symbol, venue_now)
             price = self.market.price(symbol, venue_now)
+            walks[symbol] = self._moves(symbol, venue_now) or [Move(price, price, True, venue_now, venue_now)]
             previous = self.last_prices.get(symbol)
             self.last_prices[symbol] = price
-            events += self.engine.walker.walk(symbol, moves or [Move(price, price, True)], now)
             if previous != price:
                 self._push_market_trades(symbol, price, previous, now)
+        events = self.engine.walker.walk_all(walks, now)
         self.walked_ms = venue_now
         self.publish(self.run_engine(events))
 

@@ -1,12 +1,14 @@
-"""Walks one symbol's price along its moves and fires what the path reaches (triggers.py's rule).
+"""Walks the symbols' prices along their moves and fires what the path reaches (triggers.py's rule).
 
 On each move, the pending order reached first along the move fires (resting limits at their limit as
 makers; stops, TP/SL and trailing stops as takers at the touch price); then the next one is looked
-for again from there, since every fill can change what is pending. Ties: older order first.
+for again from there, since every fill can change what is pending. Ties: older order first. Across
+symbols the earliest in venue time fires first; at the same instant, symbols in INSTRUMENTS order.
 """
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from services.bybit_sim.instruments import INSTRUMENTS
@@ -27,32 +29,59 @@ def _reached_at(move: Move, direction: int, level: Decimal) -> Decimal:
     return move.start - level if direction == FALLING else level - move.start
 
 
+class _Cursor:
+    """Where a symbol's walk is: the move, and the price on it."""
+
+    def __init__(self, moves: list[Move]) -> None:
+        self.moves = moves
+        self.i = 0
+        self.cur = moves[0].start
+
+
 class Walker:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def walk(self, symbol: str, moves: list[Move], now_ms: int) -> list[Event]:
-        book = self.engine.book[symbol]
+        return self.walk_all({symbol: moves}, now_ms)
+
+    def walk_all(self, moves_by_symbol: dict[str, list[Move]], now_ms: int) -> list[Event]:
+        """Every symbol along its moves, firing in venue-time order across symbols."""
         events: list[Event] = []
-        if not book:
-            return events
         done: set[str] = set()  # limits filled on this walk: with --partial-fills, one fill per walk
+        order = {s: i for i, s in enumerate(INSTRUMENTS)}
+        cursors = {s: _Cursor(m) for s, m in moves_by_symbol.items() if m and self.engine.book[s]}
+        nexts = {s: self._scan(s, c, done) for s, c in cursors.items()}
         try:
-            for move in moves:
-                cur = move.start
-                while True:
-                    hit = self._next(symbol, move, cur, done)
-                    if hit is None:
-                        break
-                    _, _, touch, acct, order, trail = hit
-                    if not move.gap:
-                        cur = touch
-                    self.engine.marks[symbol] = touch
-                    self._fire(acct, order, touch, trail, now_ms, done, events)
-                self._trail(symbol, move, cur)
+            while True:
+                live = [(n[0], order[s], s) for s, n in nexts.items() if n is not None]
+                if not live:
+                    return events
+                _, _, symbol = min(live)
+                c = cursors[symbol]
+                _, (_, _, touch, acct, pending, trail) = nexts[symbol]  # type: ignore[misc]
+                if not c.moves[c.i].gap:
+                    c.cur = touch
+                self.engine.marks[symbol] = touch
+                self._fire(acct, pending, touch, trail, now_ms, done, events)
+                self.engine.marks.pop(symbol, None)
+                nexts[symbol] = self._scan(symbol, c, done)
         finally:
-            self.engine.marks.pop(symbol, None)
-        return events
+            self.engine.marks.clear()
+
+    def _scan(self, symbol: str, c: _Cursor, done: set[str]) -> tuple[Fraction, Hit] | None:
+        """The next thing to fire on this symbol's remaining moves, and when; moves passed with nothing
+        firing carry the trailing stops along."""
+        while c.i < len(c.moves):
+            move = c.moves[c.i]
+            hit = self._next(symbol, move, c.cur, done)
+            if hit is not None:
+                return move.time_at(hit[2]), hit
+            self._trail(symbol, move, c.cur)
+            c.i += 1
+            if c.i < len(c.moves):
+                c.cur = c.moves[c.i].start
+        return None
 
     def _next(self, symbol: str, move: Move, cur: Decimal, done: set[str]) -> Hit | None:
         best: Hit | None = None

@@ -186,3 +186,30 @@ def test_attached_levels_on_the_wrong_side_are_refused() -> None:
         engine.create_order("a", OrderRequest(SYM, "Sell", "Limit", D("0.1"), D("51000"), "GTC", False, "",
                                               take_profit=D("51500")), T)
     assert engine.accounts["a"].orders == {}
+
+
+def test_across_symbols_stops_fire_in_venue_time_order_then_symbol_order() -> None:
+    engine, prices = _engine()
+    engine.create_order("a", _mkt("Buy", "0.100", stop_loss=D("49900")), T)               # BTC: 50000 -> 49000
+    engine.create_order("a", OrderRequest("ETHUSDT", "Buy", "Market", D("1.00"), None, "IOC", False, "",
+                                          stop_loss=D("2970")), T)                         # ETH: 3000 -> 2900
+    # BTC reaches 49900 a tenth of the way down its leg, ETH 2970 three tenths in: BTC fires first even
+    # though ETH's leg is walked in the same call, whatever order the dict lists them in
+    walks = {"ETHUSDT": [Move(D("3000"), D("2900"), False, 0, 1000)],
+             "BTCUSDT": [Move(D("50000"), D("49000"), False, 0, 1000)]}
+    engine.walker.walk_all(walks, T + 5)
+    assert [(e.symbol, e.exec_price) for e in engine.accounts["a"].executions.rows[2:]] == [
+        ("BTCUSDT", D("49900")), ("ETHUSDT", D("2970"))]
+    engine2, _ = _engine()
+    engine2.create_order("a", _mkt("Buy", "0.100", stop_loss=D("49500")), T)               # half way: later
+    engine2.create_order("a", OrderRequest("ETHUSDT", "Buy", "Market", D("1.00"), None, "IOC", False, "",
+                                           stop_loss=D("2970")), T)
+    engine2.walker.walk_all({"BTCUSDT": walks["BTCUSDT"], "ETHUSDT": walks["ETHUSDT"]}, T + 5)
+    assert [e.symbol for e in engine2.accounts["a"].executions.rows[2:]] == ["ETHUSDT", "BTCUSDT"]
+    engine3, _ = _engine()                                                                  # a gap: same instant
+    engine3.create_order("a", OrderRequest("ETHUSDT", "Buy", "Market", D("1.00"), None, "IOC", False, "",
+                                           stop_loss=D("2970")), T)
+    engine3.create_order("a", _mkt("Buy", "0.100", stop_loss=D("49500")), T)
+    engine3.walker.walk_all({"ETHUSDT": [Move(D("3000"), D("2900"), True, 500, 500)],
+                             "BTCUSDT": [Move(D("50000"), D("49000"), True, 500, 500)]}, T + 5)
+    assert [e.symbol for e in engine3.accounts["a"].executions.rows[2:]] == ["BTCUSDT", "ETHUSDT"]

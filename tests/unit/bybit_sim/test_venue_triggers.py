@@ -30,11 +30,13 @@ def test_first_touch_continuous_gap_and_already_past() -> None:
 
 
 def test_candle_moves_follow_open_extremes_close_with_the_gap_first() -> None:
-    up = candle_moves(D("98"), D("100"), D("110"), D("95"), D("105"))
-    assert up == [Move(D("98"), D("100"), True), Move(D("100"), D("95"), False), Move(D("95"), D("110"), False),
-                  Move(D("110"), D("105"), False)]
+    up = candle_moves(D("98"), D("100"), D("110"), D("95"), D("105"), start_ms=CANDLE_MS)
+    assert up == [Move(D("98"), D("100"), True, 300_000, 300_000), Move(D("100"), D("95"), False, 300_000, 400_000),
+                  Move(D("95"), D("110"), False, 400_000, 500_000), Move(D("110"), D("105"), False, 500_000, 600_000)]
     down = candle_moves(D("100"), D("100"), D("101"), D("90"), D("91"))
-    assert down == [Move(D("100"), D("101"), False), Move(D("101"), D("90"), False), Move(D("90"), D("91"), False)]
+    assert [(m.start, m.end, m.gap) for m in down] == [(D("100"), D("101"), False), (D("101"), D("90"), False),
+                                                       (D("90"), D("91"), False)]
+    assert down[1].time_at(D("95.5")) == 150_000  # half way down the second leg
     assert candle_moves(None, D("5"), D("5"), D("5"), D("5")) == []
 
 
@@ -45,7 +47,7 @@ def _merge(moves: list[Move]) -> list[Move]:
         last = out[-1] if out else None
         if last is not None and not m.gap and not last.gap and last.end == m.start \
                 and (m.end > m.start) == (last.end > last.start):
-            out[-1] = Move(last.start, m.end, False)
+            out[-1] = Move(last.start, m.end, False, last.t0_ms, m.t1_ms)
         else:
             out.append(m)
     return out
@@ -60,9 +62,9 @@ def test_the_venue_path_sampled_anywhere_is_the_rule_path() -> None:
     expected: list[Move] = []
     prev = None
     for c in candles:
-        expected += candle_moves(prev, *(x * tick for x in (c.open, c.high, c.low, c.close)))
+        expected += candle_moves(prev, *(x * tick for x in (c.open, c.high, c.low, c.close)), start_ms=c.start_ms)
         prev = c.close * tick
-    expected.append(Move(prev, candles[0].open * tick, True))  # wraps around to the first candle
+    expected.append(Move(prev, candles[0].open * tick, True, t_end, t_end))  # wraps around to the first candle
     whole = path.moves(t0, t_end)
     assert whole == expected
     rng = random.Random(3)
