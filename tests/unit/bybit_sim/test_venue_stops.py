@@ -213,3 +213,17 @@ def test_across_symbols_stops_fire_in_venue_time_order_then_symbol_order() -> No
     engine3.walker.walk_all({"ETHUSDT": [Move(D("3000"), D("2900"), True, 500, 500)],
                              "BTCUSDT": [Move(D("50000"), D("49000"), True, 500, 500)]}, T + 5)
     assert [e.symbol for e in engine3.accounts["a"].executions.rows[2:]] == ["BTCUSDT", "ETHUSDT"]
+
+
+def test_stops_survive_a_restart_through_the_state_file_format() -> None:
+    import json
+
+    from services.bybit_sim.state import account_from_doc, account_to_doc
+    engine, _ = _engine()
+    engine.create_order("a", _mkt("Buy", "0.100", take_profit=D("51000"), stop_loss=D("49000")), T)
+    engine.stops.set_trading_stop("a", SYM, None, None, D("100"), None, "", "", T + 1)
+    before = engine.accounts["a"]
+    after = account_from_doc(json.loads(json.dumps(account_to_doc(before))))
+    assert after.positions == before.positions and after.orders == before.orders
+    ts = after.orders[after.position(SYM).ts_order_id]
+    assert (ts.trail_active, ts.trail_extreme, ts.trail_distance) == (True, D("50000"), D("100"))
