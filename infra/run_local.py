@@ -23,6 +23,7 @@ from shared.bots import BOTS
 from shared.private_file import write_private
 
 RUN = REPO / ".run"
+ADMIN_TOKEN_FILE = RUN / "venue" / "admin-token"  # the venue's admin API token (0600), for VenueAdmin and curl
 PY = sys.executable
 # Each service's log rotates at 20 MB, four old files kept (compose: json-file max-size 20m, max-file 5)
 LOG_MAX_BYTES = MAX_BYTES
@@ -70,7 +71,8 @@ def children(venue_port: int, keys: dict[str, str]) -> list[Child]:
     out = [
         Child("bybit_sim", [PY, "-m", "services.bybit_sim", "serve", "--host", "127.0.0.1",
                             "--port", str(venue_port), "--speed", "60",
-                            "--state-file", str(RUN / "venue" / "state.json")],
+                            "--state-file", str(RUN / "venue" / "state.json"),
+                            "--admin-token-file", str(ADMIN_TOKEN_FILE)],
               extra_env={"BYBIT_SIM_ACCOUNTS": venue_accounts(keys)}),
         Child("websocket_listener", [PY, "-m", "services.websocket_listener"]),
         Child("trade_sync", [PY, "-m", "services.trade_sync", "serve"]),
@@ -113,7 +115,8 @@ def main() -> int:
     keys = local_keys()
     venue_port = int(os.environ.get("BYBIT_SIM_PORT", "18080"))
     write_venue_env(RUN / "venue.env", venue_port)
-    env = {**os.environ, **stack.env(), **keys, "BYBIT_VENUE": "sim", "BYBIT_SIM_PORT": str(venue_port),
+    env = {k: v for k, v in os.environ.items() if k != "BYBIT_SIM_ADMIN_TOKEN"}  # the token lives in its file
+    env = {**env, **stack.env(), **keys, "BYBIT_VENUE": "sim", "BYBIT_SIM_PORT": str(venue_port),
            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "PYTHONUNBUFFERED": "1"}
     (RUN / "venue").mkdir(parents=True, exist_ok=True)
     kids = children(venue_port, keys)
@@ -129,7 +132,8 @@ def main() -> int:
         start(child, env)
         if child.name == "bybit_sim":
             time.sleep(1.0)
-    print(f"run: platform up; venue at http://127.0.0.1:{venue_port}; psql: `make psql`; logs in .run/logs; Ctrl-C stops")
+    print(f"run: platform up; venue at http://127.0.0.1:{venue_port} (admin token in "
+          f"{ADMIN_TOKEN_FILE.relative_to(REPO)}); psql: `make psql`; logs in .run/logs; Ctrl-C stops")
     while not stopping:
         now = time.monotonic()
         for child in kids:

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NoReturn
 
+from services.bybit_sim.stepping import StepConfig
 from services.bybit_sim.venue import AccountSpec, VenueConfig
 
 
@@ -102,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tick-ms", type=_positive_int, default=50)
     serve.add_argument("--idle-timeout-s", type=_positive_float, default=600.0)
     serve.add_argument("--ack-delay-ms", type=int, default=50, help="delay of subscribe acks (network round trip)")
+    serve.add_argument("--admin-token-file", type=Path,
+                       help="the admin API token: read from this file, or a new one written to it (0600); "
+                            "BYBIT_SIM_ADMIN_TOKEN in the environment takes precedence")
+    serve.add_argument("--stepped", action="store_true",
+                       help="stop venue time at every 5-minute candle close until the bots' orders are in")
+    serve.add_argument("--step-quiet-ms", type=_positive_int, default=300,
+                       help="a hold ends after this long with no order request")
+    serve.add_argument("--step-max-ms", type=_positive_int, default=5000, help="a hold ends after this long at most")
     seed = sub.add_parser("seed-history", help="write past executions for an account into a state file")
     seed.add_argument("--state-file", type=Path, required=True)
     seed.add_argument("--account", type=parse_account, required=True)
@@ -124,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                              slippage_bps=args.slippage_bps, ip_limit=args.ip_rate_limit,
                              order_limit=args.order_rate_limit, query_limit=args.query_rate_limit,
                              state_file=args.state_file, tick_ms=args.tick_ms, idle_timeout_s=args.idle_timeout_s,
-                             funding_rate=args.funding_rate, ack_delay_ms=max(args.ack_delay_ms, 0))
+                             funding_rate=args.funding_rate, ack_delay_ms=max(args.ack_delay_ms, 0),
+                             step=StepConfig(args.step_quiet_ms, args.step_max_ms) if args.stepped else None)
         accounts = args.accounts
         if not accounts and os.environ.get(ACCOUNTS_ENV):
             try:
@@ -132,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             except argparse.ArgumentTypeError as exc:
                 print(f"bybit_sim: error: {ACCOUNTS_ENV}: {exc}", file=sys.stderr)
                 return 2
-        asyncio.run(run_server(config, accounts, args.host, args.port))
+        if args.admin_token_file is not None and not args.admin_token_file.parent.is_dir():
+            print(f"bybit_sim: error: --admin-token-file folder does not exist: {args.admin_token_file.parent}",
+                  file=sys.stderr)
+            return 2
+        asyncio.run(run_server(config, accounts, args.host, args.port, args.admin_token_file))
         return 0
     from services.bybit_sim.history import seed_history
     if not args.state_file.parent.is_dir():

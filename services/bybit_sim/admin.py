@@ -1,6 +1,14 @@
-"""Admin API (loopback only): faults, execution generation, ground truth, snapshots, price pins."""
+"""Admin API (loopback only, token and JSON required): faults, execution generation, ground truth,
+snapshots, price pins, the stepped clock.
+
+A web page can make a browser post a form to a loopback port (text/plain, form-encoded or multipart,
+no custom headers) without any CORS preflight; it cannot add `X-Admin-Token` nor send
+`application/json` cross-origin without a preflight this server never answers. So every route needs
+the token, and POST and DELETE need a JSON content type.
+"""
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 from decimal import Decimal, InvalidOperation
@@ -117,6 +125,7 @@ async def post_price(request: web.Request, venue: Venue) -> web.Response:
     symbol, price = body["symbol"], body.get("price")
     if price is None:
         venue.market.pins.pop(symbol, None)
+        venue.advance()
         return _ok(symbol=symbol, price=None)
     try:
         value = Decimal(str(price))
@@ -125,9 +134,9 @@ async def post_price(request: web.Request, venue: Venue) -> web.Response:
     inst = INSTRUMENTS[symbol]
     if not value.is_finite() or value <= 0 or not inst.on_tick(value):
         raise VenueError(10001, "price must be positive and on the tick size")
+    venue.advance()  # the path up to now first, then the jump to the pinned price
     venue.market.pins[symbol] = value
-    venue.publish(venue.run_engine(venue.engine.on_price(symbol, value, wall_ms())))
-    venue.last_prices[symbol] = value
+    venue.advance()
     return _ok(symbol=symbol, price=str(value))
 
 
@@ -144,6 +153,21 @@ async def post_funding(request: web.Request, venue: Venue) -> web.Response:
     return _ok(executions=sum(1 for e in events if e.topic == "execution"))
 
 
+async def get_clock(request: web.Request, venue: Venue) -> web.Response:
+    stepper = venue.stepper
+    state = stepper.status(wall_ms()) if stepper is not None else {"stepped": False, "held": False}
+    return _ok(venue_time_ms=venue.market.clock.now(), speed=venue.config.speed, **state)
+
+
+async def post_clock_step(request: web.Request, venue: Venue) -> web.Response:
+    """End the current hold of the stepped clock now."""
+    if venue.stepper is None:
+        raise VenueError(10001, "the venue was started without --stepped")
+    if not venue.stepper.request_step():
+        raise VenueError(10001, "the clock is not held")
+    return _ok()
+
+
 async def get_health(request: web.Request, venue: Venue) -> web.Response:
     return _ok(venue_time_ms=venue.market.clock.now(), connections=len(venue.hub.conns))
 
@@ -155,13 +179,21 @@ ADMIN_ROUTES = [
     ("POST", "/admin/accounts", post_account), ("GET", "/admin/accounts/{api_key}/executions", get_executions),
     ("POST", "/admin/snapshot", post_snapshot), ("POST", "/admin/price", post_price),
     ("POST", "/admin/funding", post_funding), ("GET", "/admin/health", get_health),
+    ("GET", "/admin/clock", get_clock), ("POST", "/admin/clock/step", post_clock_step),
 ]
 
 
-def admin_handler(fn: Any, venue: Venue) -> Any:
+TOKEN_HEADER = "X-Admin-Token"
+
+
+def admin_handler(fn: Any, venue: Venue, token: str) -> Any:
     async def handler(request: web.Request) -> web.StreamResponse:
         if not _is_loopback(request.remote):
             return web.json_response({"ok": False, "error": "admin API is loopback only"}, status=403)
+        if not hmac.compare_digest(request.headers.get(TOKEN_HEADER, "").encode(), token.encode()):
+            return web.json_response({"ok": False, "error": f"{TOKEN_HEADER} missing or wrong"}, status=401)
+        if request.method in ("POST", "DELETE") and request.content_type != "application/json":
+            return web.json_response({"ok": False, "error": "Content-Type must be application/json"}, status=415)
         try:
             return await fn(request, venue)
         except VenueError as err:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
+from fractions import Fraction
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from services.bybit_sim.instruments import Instrument
+from services.bybit_sim.triggers import Move
 
 CANDLE_MS = 300_000
 LEG_MS = CANDLE_MS // 3
@@ -87,8 +89,44 @@ class PricePath:
         a, b = v[leg], v[leg + 1]
         return a + (b - a) * (within - leg * LEG_MS) // LEG_MS
 
+    def _ticks_to(self, t_ms: int) -> int:
+        """The price up to the end of millisecond t: a candle's last millisecond ends at its close."""
+        candle, within = self._locate(t_ms)
+        return candle.close if within == CANDLE_MS - 1 else self.ticks_at(t_ms)
+
     def price_at(self, t_ms: int) -> Decimal:
         return self.ticks_at(t_ms) * self.instrument.tick_size
+
+    def moves(self, t0_ms: int, t1_ms: int) -> list[Move]:
+        """The path from venue time t0 to t1 (t0 <= t1): each leg continuous, each candle boundary a gap
+        from the close to the next open (see triggers.py); zero-length moves are left out. A piece of a
+        leg carries the times its prices have on the leg's straight line, so `Move.time_at` gives the
+        same instant for a price however the walk cut the leg into pieces."""
+        tick = self.instrument.tick_size
+        out: list[Move] = []
+        cur, t = self.ticks_at(t0_ms), t0_ms
+        while True:
+            candle, within = self._locate(t)
+            start = t - within
+            v = _vertices(candle)
+            for k in (1, 2, 3):
+                boundary = start + k * LEG_MS
+                if boundary <= t:
+                    continue
+                a, b, leg_start = v[k - 1], v[k], boundary - LEG_MS
+                end = self.ticks_at(t1_ms) if boundary > t1_ms else b
+                if cur != end:
+                    line = Fraction(LEG_MS, b - a)
+                    out.append(Move(cur * tick, end * tick, False, leg_start + (cur - a) * line,
+                                    leg_start + (end - a) * line))
+                if boundary > t1_ms:
+                    return out
+                cur = b
+            t = start + CANDLE_MS
+            nxt = self.ticks_at(t)
+            if cur != nxt:
+                out.append(Move(cur * tick, nxt * tick, True, t, t))
+            cur = nxt
 
     def ohlcv(self, from_ms: int, to_ms: int) -> Ohlcv:
         """Aggregate of the path over [from_ms, to_ms] (inclusive; to_ms >= from_ms)."""
@@ -103,7 +141,7 @@ class PricePath:
                 hi, lo = max(hi, candle.high), min(lo, candle.low)
                 share = candle.volume
             else:
-                points = [self.ticks_at(seg_from), self.ticks_at(seg_to)]
+                points = [self.ticks_at(seg_from), self._ticks_to(seg_to)]
                 points += [p for k, p in ((1, _vertices(candle)[1]), (2, _vertices(candle)[2]))
                            if seg_from <= t + k * LEG_MS <= seg_to]
                 hi, lo = max(hi, *points), min(lo, *points)
@@ -113,5 +151,5 @@ class PricePath:
             t += CANDLE_MS
         tick = self.instrument.tick_size
         step = self.instrument.qty_step
-        return Ohlcv(from_ms, self.ticks_at(from_ms) * tick, hi * tick, lo * tick, self.ticks_at(to_ms) * tick,
+        return Ohlcv(from_ms, self.ticks_at(from_ms) * tick, hi * tick, lo * tick, self._ticks_to(to_ms) * tick,
                      volume.quantize(step), turnover.quantize(Decimal("0.0001")))

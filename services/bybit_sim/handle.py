@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,8 +17,13 @@ from typing import Any
 
 import aiohttp
 
+from services.bybit_sim.admin import TOKEN_HEADER
+from services.bybit_sim.admin_token import TOKEN_ENV, TOKEN_FILE_ENV, read_token_file
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_MARKER = "bybit_sim ready on"
+_GENERATE = "generate"
+_TOKENS: dict[str, str] = {}  # admin URL -> token of the venues this process started, for VenueAdmin
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -35,8 +41,12 @@ class VenueProcess:
 
     def __init__(self, accounts: Sequence[tuple[str, str] | tuple[str, str, Decimal | str | int]], *,
                  speed: float = 1000.0, seed: int = 1, state_file: Path | None = None, partial_fills: bool = False,
-                 extra_args: Sequence[str] = (), host: str = "127.0.0.1", port: int | None = None) -> None:
+                 extra_args: Sequence[str] = (), host: str = "127.0.0.1", port: int | None = None,
+                 admin_token: str | None = _GENERATE) -> None:
+        """`admin_token`: by default a new random one, handed to the venue in its environment (never on its
+        command line); None leaves it to the venue's own options (e.g. `--admin-token-file` in extra_args)."""
         self.accounts = list(accounts)
+        self.admin_token = secrets.token_urlsafe(32) if admin_token == _GENERATE else admin_token
         self.speed = speed
         self.seed = seed
         self._tmp = tempfile.TemporaryDirectory(prefix="bybit_sim_")
@@ -101,7 +111,11 @@ class VenueProcess:
             return
         log = open(self.log_path, "ab")
         offset = self.log_path.stat().st_size
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, TOKEN_FILE_ENV)}
+        env["PYTHONUNBUFFERED"] = "1"
+        if self.admin_token is not None:
+            env[TOKEN_ENV] = self.admin_token
+            _TOKENS[self.admin_url] = self.admin_token
         self.proc = subprocess.Popen(self.command(), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         deadline = time.monotonic() + timeout_s
@@ -159,11 +173,25 @@ class VenueAdminError(Exception):
         self.body = body
 
 
-class VenueAdmin:
-    """Async client for every `/admin/...` route of a running venue."""
+def find_admin_token(base_url: str, token: str | None = None, token_file: Path | None = None) -> str:
+    """The token given, else the one in `token_file`, else that of a VenueProcess this process started on
+    `base_url`, else `BYBIT_SIM_ADMIN_TOKEN`, else the file named by `BYBIT_SIM_ADMIN_TOKEN_FILE`."""
+    found = token or (read_token_file(token_file) if token_file is not None else None) \
+        or _TOKENS.get(base_url) or os.environ.get(TOKEN_ENV, "").strip() or None
+    if found is None and os.environ.get(TOKEN_FILE_ENV):
+        found = read_token_file(Path(os.environ[TOKEN_FILE_ENV]))
+    if not found:
+        raise ValueError(f"no admin token for {base_url}: pass token= or token_file=, or set {TOKEN_ENV} or "
+                         f"{TOKEN_FILE_ENV} (make run keeps it in .run/venue/admin-token)")
+    return found
 
-    def __init__(self, base_url: str) -> None:
+
+class VenueAdmin:
+    """Async client for every `/admin/...` route of a running venue (sends its token and JSON bodies)."""
+
+    def __init__(self, base_url: str, token: str | None = None, *, token_file: Path | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self._token = find_admin_token(self.base_url, token, token_file)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> VenueAdmin:
@@ -180,7 +208,10 @@ class VenueAdmin:
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
-        async with self._session.request(method, f"{self.base_url}{path}", json=body) as resp:
+        if body is None and method in ("POST", "DELETE"):
+            body = {}  # the venue refuses a POST or DELETE that is not JSON
+        async with self._session.request(method, f"{self.base_url}{path}", json=body,
+                                         headers={TOKEN_HEADER: self._token}) as resp:
             data = await resp.json(content_type=None)
             if resp.status != 200 or not data.get("ok"):
                 raise VenueAdminError(resp.status, data)
@@ -271,3 +302,11 @@ class VenueAdmin:
 
     async def health(self) -> dict[str, Any]:
         return await self._call("GET", "/admin/health")
+
+    async def clock(self) -> dict[str, Any]:
+        """Venue time and, with `--stepped`, whether it is held at a candle close."""
+        return await self._call("GET", "/admin/clock")
+
+    async def step(self) -> None:
+        """End the stepped clock's current hold now."""
+        await self._call("POST", "/admin/clock/step", {})

@@ -29,13 +29,23 @@ class VenueClock:
         self.venue_start_ms = venue_start_ms
         self.speed = speed
         self.real_start_ms = wall_ms() if real_start_ms is None else real_start_ms
+        self.hold_ms: int | None = None  # the stepped clock (stepping.py) stops here until released
 
     def venue_at(self, real_ms: int) -> int:
-        return self.venue_start_ms + int((real_ms - self.real_start_ms) * self.speed)
+        t = self.venue_start_ms + int((real_ms - self.real_start_ms) * self.speed)
+        return t if self.hold_ms is None or t < self.hold_ms else self.hold_ms
 
     def now(self) -> int:
         """venue_at(wall_ms()), inlined: prices ask for it several times per order."""
-        return self.venue_start_ms + int((time.time_ns() // 1_000_000 - self.real_start_ms) * self.speed)
+        t = self.venue_start_ms + int((time.time_ns() // 1_000_000 - self.real_start_ms) * self.speed)
+        hold = self.hold_ms
+        return t if hold is None or t < hold else hold
+
+    def release(self, real_now_ms: int, next_hold_ms: int | None) -> None:
+        """Run on from the held instant (no venue time is skipped), until the next hold."""
+        if self.hold_ms is not None:
+            self.venue_start_ms, self.real_start_ms = self.hold_ms, real_now_ms
+        self.hold_ms = next_hold_ms
 
 
 def interval_start(interval: str, t_ms: int) -> int:

@@ -138,10 +138,11 @@ async def test_reject_auth_rate_limit_and_5xx(venue: VenueProcess, admin: VenueA
 
 
 async def test_admin_rejects_bad_fault_requests(venue: VenueProcess) -> None:
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(headers={"X-Admin-Token": venue.admin_token}) as s:
         for body in ({"kind": "explode"}, {"kind": "silence"}, {"kind": "delay", "seconds": 1},
                      {"kind": "http_5xx", "seconds": 1, "status": 200}, [1, 2]):
             async with s.post(f"{venue.admin_url}/admin/faults", json=body) as resp:
                 assert resp.status == 400 and (await resp.json())["retCode"] == 10001
-        async with s.post(f"{venue.admin_url}/admin/faults", data=b"{nope") as resp:
+        async with s.post(f"{venue.admin_url}/admin/faults", data=b"{nope",
+                          headers={"Content-Type": "application/json"}) as resp:
             assert resp.status == 400

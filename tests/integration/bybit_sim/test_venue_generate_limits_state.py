@@ -53,7 +53,7 @@ async def test_generate_pushes_real_executions(fast_venue: VenueProcess) -> None
 
 
 async def test_generate_rejects_bad_requests(fast_venue: VenueProcess) -> None:
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(headers={"X-Admin-Token": fast_venue.admin_token}) as s:
         for body in ({"api_key": "nobody", "count": 1}, {"api_key": FAST_KEY, "count": 0},
                      {"api_key": FAST_KEY, "count": 1, "symbols": ["DOGEUSDT"]},
                      {"api_key": FAST_KEY, "count": 1, "rate_per_s": -1}):
