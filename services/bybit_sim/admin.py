@@ -117,6 +117,7 @@ async def post_price(request: web.Request, venue: Venue) -> web.Response:
     symbol, price = body["symbol"], body.get("price")
     if price is None:
         venue.market.pins.pop(symbol, None)
+        venue.advance()
         return _ok(symbol=symbol, price=None)
     try:
         value = Decimal(str(price))
@@ -125,9 +126,9 @@ async def post_price(request: web.Request, venue: Venue) -> web.Response:
     inst = INSTRUMENTS[symbol]
     if not value.is_finite() or value <= 0 or not inst.on_tick(value):
         raise VenueError(10001, "price must be positive and on the tick size")
+    venue.advance()  # the path up to now first, then the jump to the pinned price
     venue.market.pins[symbol] = value
-    venue.publish(venue.run_engine(venue.engine.on_price(symbol, value, wall_ms())))
-    venue.last_prices[symbol] = value
+    venue.advance()
     return _ok(symbol=symbol, price=str(value))
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from services.bybit_sim.instruments import Instrument
+from services.bybit_sim.triggers import Move
 
 CANDLE_MS = 300_000
 LEG_MS = CANDLE_MS // 3
@@ -87,8 +88,42 @@ class PricePath:
         a, b = v[leg], v[leg + 1]
         return a + (b - a) * (within - leg * LEG_MS) // LEG_MS
 
+    def _ticks_to(self, t_ms: int) -> int:
+        """The price up to the end of millisecond t: a candle's last millisecond ends at its close."""
+        candle, within = self._locate(t_ms)
+        return candle.close if within == CANDLE_MS - 1 else self.ticks_at(t_ms)
+
     def price_at(self, t_ms: int) -> Decimal:
         return self.ticks_at(t_ms) * self.instrument.tick_size
+
+    def moves(self, t0_ms: int, t1_ms: int) -> list[Move]:
+        """The path from venue time t0 to t1 (t0 <= t1): each leg continuous, each candle boundary a gap
+        from the close to the next open (see triggers.py); zero-length moves are left out."""
+        tick = self.instrument.tick_size
+        out: list[Move] = []
+
+        def add(a: int, b: int, gap: bool) -> None:
+            if a != b:
+                out.append(Move(a * tick, b * tick, gap))
+
+        cur, t = self.ticks_at(t0_ms), t0_ms
+        while True:
+            candle, within = self._locate(t)
+            start = t - within
+            v = _vertices(candle)
+            for k in (1, 2, 3):
+                boundary = start + k * LEG_MS
+                if boundary <= t:
+                    continue
+                if boundary > t1_ms:
+                    add(cur, self.ticks_at(t1_ms), False)
+                    return out
+                add(cur, v[k], False)
+                cur = v[k]
+            t = start + CANDLE_MS
+            nxt = self.ticks_at(t)
+            add(cur, nxt, True)
+            cur = nxt
 
     def ohlcv(self, from_ms: int, to_ms: int) -> Ohlcv:
         """Aggregate of the path over [from_ms, to_ms] (inclusive; to_ms >= from_ms)."""
@@ -103,7 +138,7 @@ class PricePath:
                 hi, lo = max(hi, candle.high), min(lo, candle.low)
                 share = candle.volume
             else:
-                points = [self.ticks_at(seg_from), self.ticks_at(seg_to)]
+                points = [self.ticks_at(seg_from), self._ticks_to(seg_to)]
                 points += [p for k, p in ((1, _vertices(candle)[1]), (2, _vertices(candle)[2]))
                            if seg_from <= t + k * LEG_MS <= seg_to]
                 hi, lo = max(hi, *points), min(lo, *points)
@@ -113,5 +148,5 @@ class PricePath:
             t += CANDLE_MS
         tick = self.instrument.tick_size
         step = self.instrument.qty_step
-        return Ohlcv(from_ms, self.ticks_at(from_ms) * tick, hi * tick, lo * tick, self.ticks_at(to_ms) * tick,
+        return Ohlcv(from_ms, self.ticks_at(from_ms) * tick, hi * tick, lo * tick, self._ticks_to(to_ms) * tick,
                      volume.quantize(step), turnover.quantize(Decimal("0.0001")))

@@ -5,60 +5,28 @@ returned as `Event`s so the server decides how to push them.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 from services.bybit_sim.instruments import INSTRUMENTS, Instrument
-from services.bybit_sim.models import ZERO, Account, Execution, Order, Position, VenueError
+from services.bybit_sim.models import (ZERO, Account, Event, Execution, FeeSchedule, Order, OrderRequest, Position,
+                                      VenueError, stable_uuid)
+from services.bybit_sim.stops import Stops
+from services.bybit_sim.triggers import Move, stop_fill_price
+from services.bybit_sim.walk import Walker
+
+__all__ = ["MMR", "Engine", "Event", "FeeSchedule", "OrderRequest", "stable_uuid"]
 
 MMR = Decimal("0.005")
-
-
-@dataclass(frozen=True)
-class FeeSchedule:
-    maker: Decimal = Decimal("0.0002")
-    taker: Decimal = Decimal("0.00055")
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    symbol: str
-    side: str
-    order_type: str
-    qty: Decimal
-    price: Decimal | None
-    time_in_force: str
-    reduce_only: bool
-    order_link_id: str
-    take_profit: Decimal = ZERO
-    stop_loss: Decimal = ZERO
-
-
-class Event(NamedTuple):
-    """One change to push: a named tuple, built in half the time of a frozen dataclass (four per fill)."""
-
-    api_key: str
-    topic: str  # execution | order | position | wallet
-    obj: Any
-
-
-def stable_uuid(seed: int, *parts: object) -> str:
-    """A UUID4-shaped id derived from the seed, so the same seed and orders give the same ids."""
-    raw = bytearray(hashlib.sha256("|".join(map(str, (seed, *parts))).encode()).digest()[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Engine:
     def __init__(self, seed: int, price_of: Callable[[str], Decimal], *, fees: FeeSchedule = FeeSchedule(),
                  partial_fills: bool = False, slippage_bps: Decimal = ZERO) -> None:
         self.seed = seed
-        self.price_of = price_of
+        self._market_price = price_of
+        self.marks: dict[str, Decimal] = {}  # the path price of a symbol while a walk fills at it
         self.fees = fees
         self.partial_fills = partial_fills
         self.slippage_bps = slippage_bps
@@ -66,6 +34,11 @@ class Engine:
         self.seqs: dict[str, int] = {s: 1_000_000 for s in INSTRUMENTS}
         self.priority = 0
         self.book: dict[str, dict[str, tuple[Account, Order]]] = {s: {} for s in INSTRUMENTS}
+        self.stops = Stops(self)
+        self.walker = Walker(self)
+
+    def price_of(self, symbol: str) -> Decimal:
+        return self.marks.get(symbol) or self._market_price(symbol)
 
     def index_orders(self, acct: Account) -> None:
         """Rebuild the active-order indexes of an account (after loading state)."""
@@ -88,12 +61,7 @@ class Engine:
         return self.accounts[api_key]
 
     def _slipped(self, inst: Instrument, side: str, price: Decimal) -> Decimal:
-        if not self.slippage_bps:
-            return price
-        factor = self.slippage_bps / Decimal(10000)
-        if side == "Buy":
-            return (price * (1 + factor) / inst.tick_size).to_integral_value(ROUND_CEILING) * inst.tick_size
-        return (price * (1 - factor) / inst.tick_size).to_integral_value(ROUND_FLOOR) * inst.tick_size
+        return stop_fill_price(side, price, self.slippage_bps, inst.tick_size)
 
     def _closing_capacity(self, pos: Position, side: str) -> Decimal:
         if pos.size > 0 and side == "Sell":
@@ -113,7 +81,7 @@ class Engine:
     def order_im(self, acct: Account) -> Decimal:
         total = ZERO
         for o in acct.resting.values():
-            if not o.reduce_only:
+            if not o.reduce_only and o.status != "Untriggered":
                 lev = acct.position(o.symbol).leverage
                 total += o.leaves_qty * o.price / lev
         return total
@@ -150,24 +118,17 @@ class Engine:
             raise VenueError(110072, "OrderLinkedID is duplicate")
         pos = acct.position(req.symbol)
         market = self.price_of(req.symbol)
+        if req.trigger_price:
+            return self.stops.create_conditional(acct, req, market, now_ms)
         if req.reduce_only and self._closing_capacity(pos, req.side) == 0:
             raise VenueError(110017, "current position is zero, cannot fix reduce-only order qty")
         ref_price = req.price if req.order_type == "Limit" and req.price is not None else market
+        self.stops.check_attached(req, ref_price)
         opening = max(req.qty - self._closing_capacity(pos, req.side), ZERO) if not req.reduce_only else ZERO
         cost = opening * ref_price / pos.leverage + req.qty * ref_price * self.fees.taker
         if cost > self.available(acct):
             raise VenueError(110007, "ab not enough for new order")
-        acct.n_orders += 1
-        self.priority += 1
-        order = Order(
-            order_id=stable_uuid(self.seed, api_key, "order", acct.n_orders),
-            order_link_id=req.order_link_id, symbol=req.symbol, side=req.side, order_type=req.order_type,
-            price=req.price if req.price is not None else ZERO, qty=req.qty, time_in_force=req.time_in_force,
-            reduce_only=req.reduce_only, created_ms=now_ms, updated_ms=now_ms, priority=self.priority,
-            last_price_on_created=market, take_profit=req.take_profit, stop_loss=req.stop_loss)
-        acct.orders[order.order_id] = order
-        if req.order_link_id:
-            acct.link_ids[req.order_link_id] = order.order_id
+        order = self.new_order(acct, req, market, now_ms)
         events: list[Event] = []
         if req.order_type == "Market":
             order.time_in_force = "IOC"
@@ -188,6 +149,26 @@ class Engine:
             events.append(Event(api_key, "order", order))
             events.append(Event(api_key, "position", pos))
         return order, events
+
+    def new_order(self, acct: Account, req: OrderRequest, market: Decimal, now_ms: int, **fields: Any) -> Order:
+        """A new order with the next deterministic id, registered under its orderLinkId."""
+        acct.n_orders += 1
+        self.priority += 1
+        tpsl = bool(req.take_profit or req.stop_loss)
+        spec: dict[str, Any] = dict(
+            order_id=stable_uuid(self.seed, acct.api_key, "order", acct.n_orders),
+            order_link_id=req.order_link_id, symbol=req.symbol, side=req.side, order_type=req.order_type,
+            price=req.price if req.price is not None else ZERO, qty=req.qty, time_in_force=req.time_in_force,
+            reduce_only=req.reduce_only, created_ms=now_ms, updated_ms=now_ms, priority=self.priority,
+            last_price_on_created=market, take_profit=req.take_profit, stop_loss=req.stop_loss,
+            tp_trigger_by=req.tp_trigger_by or ("LastPrice" if req.take_profit else ""),
+            sl_trigger_by=req.sl_trigger_by or ("LastPrice" if req.stop_loss else ""),
+            tpsl_mode="Full" if tpsl else "")
+        order = Order(**(spec | fields))
+        acct.orders[order.order_id] = order
+        if req.order_link_id:
+            acct.link_ids[req.order_link_id] = order.order_id
+        return order
 
     def _take(self, acct: Account, order: Order, inst: Instrument, price: Decimal, now_ms: int,
               events: list[Event]) -> None:
@@ -212,6 +193,7 @@ class Engine:
     def _fill(self, acct: Account, order: Order, inst: Instrument, qty: Decimal, price: Decimal, is_maker: bool,
               now_ms: int, events: list[Event]) -> Execution:
         pos = acct.position(order.symbol)
+        old_size = pos.size
         signed = qty if order.side == "Buy" else -qty
         closing = min(qty, self._closing_capacity(pos, order.side))
         pnl = ZERO
@@ -252,11 +234,13 @@ class Engine:
             exec_qty=qty, exec_value=value, exec_fee=fee, fee_rate=rate, exec_type="Trade", exec_time_ms=now_ms,
             is_maker=is_maker, closed_size=closing, leaves_qty=order.qty - order.cum_qty,
             order_price=order.price if order.order_type == "Limit" else price, order_qty=order.qty,
-            order_type=order.order_type, stop_order_type="UNKNOWN", mark_price=self.price_of(order.symbol),
+            order_type=order.order_type, stop_order_type=order.stop_order_type or "UNKNOWN",
+            mark_price=self.price_of(order.symbol),
             seq=seq, exec_pnl=pnl)
         acct.executions.add(execution)
         events += [Event(acct.api_key, "execution", execution), Event(acct.api_key, "order", order),
                    Event(acct.api_key, "position", pos), Event(acct.api_key, "wallet", acct)]
+        self.stops.after_fill(acct, order, pos, old_size, qty, now_ms, events)
         if pos.size == 0:
             events += self._cancel_reduce_only(acct, order.symbol, now_ms)
         return execution
@@ -264,7 +248,7 @@ class Engine:
     def _cancel_reduce_only(self, acct: Account, symbol: str, now_ms: int) -> list[Event]:
         out = []
         for o in list(acct.resting.values()):
-            if o.symbol == symbol and o.reduce_only:
+            if o.symbol == symbol and o.reduce_only and o.status != "Untriggered":
                 o.status = "PartiallyFilledCanceled" if o.cum_qty else "Cancelled"
                 o.cancel_type, o.updated_ms = "CancelByReduceOnly", now_ms
                 self._sync(acct, o)
@@ -288,23 +272,29 @@ class Engine:
         order = self.find_order(acct, order_id, order_link_id)
         if order.symbol != symbol:
             raise VenueError(110001, "order not exists or too late to cancel")
-        self._cancel(order, now_ms)
-        self._sync(acct, order)
+        self._cancel(acct, order, now_ms)
         return order, [Event(api_key, "order", order), Event(api_key, "position", acct.position(symbol))]
 
-    @staticmethod
-    def _cancel(order: Order, now_ms: int) -> None:
-        order.status = "PartiallyFilledCanceled" if order.cum_qty else "Cancelled"
+    def _cancel(self, acct: Account, order: Order, now_ms: int) -> None:
+        """A user's cancel; an untriggered order is `Deactivated`, and a position's TP/SL/TS is cleared."""
+        if order.untriggered:
+            order.status = "Deactivated"
+            self.stops.detach(acct, order, now_ms)
+        else:
+            order.status = "PartiallyFilledCanceled" if order.cum_qty else "Cancelled"
         order.cancel_type, order.updated_ms = "CancelByUser", now_ms
+        self._sync(acct, order)
 
-    def cancel_all(self, api_key: str, symbol: str | None, now_ms: int) -> tuple[list[Order], list[Event]]:
+    def cancel_all(self, api_key: str, symbol: str | None, now_ms: int,
+                   order_filter: str | None = None) -> tuple[list[Order], list[Event]]:
+        """`order_filter`: None every order, `Order` only active orders, `StopOrder` only untriggered ones."""
         acct = self.account(api_key)
-        cancelled = sorted((o for o in acct.resting.values() if symbol is None or o.symbol == symbol),
+        cancelled = sorted((o for o in acct.resting.values() if (symbol is None or o.symbol == symbol)
+                            and order_filter in (None, "StopOrder" if o.untriggered else "Order")),
                            key=lambda o: o.priority)
         events: list[Event] = []
         for o in cancelled:
-            self._cancel(o, now_ms)
-            self._sync(acct, o)
+            self._cancel(acct, o, now_ms)
             events.append(Event(api_key, "order", o))
         for sym in sorted({o.symbol for o in cancelled}):
             events.append(Event(api_key, "position", acct.position(sym)))
@@ -322,31 +312,8 @@ class Engine:
         return [Event(api_key, "position", pos)]
 
     def on_price(self, symbol: str, price: Decimal, now_ms: int) -> list[Event]:
-        """Fill resting limit orders the price has crossed, best price first, then oldest first."""
-        inst = INSTRUMENTS[symbol]
-        resting = [(a, o) for a, o in self.book[symbol].values() if o.order_type == "Limit"]
-        if not resting:
-            return []
-        buys = sorted(((a, o) for a, o in resting if o.side == "Buy" and o.price >= price),
-                      key=lambda ao: (-ao[1].price, ao[1].priority))
-        sells = sorted(((a, o) for a, o in resting if o.side == "Sell" and o.price <= price),
-                       key=lambda ao: (ao[1].price, ao[1].priority))
-        events: list[Event] = []
-        for acct, order in buys + sells:
-            qty = order.leaves_qty
-            if self.partial_fills and qty > inst.qty_step:
-                half = (order.qty / 2 / inst.qty_step).to_integral_value(ROUND_CEILING) * inst.qty_step
-                qty = min(qty, half)
-            if order.reduce_only:
-                qty = min(qty, self._closing_capacity(acct.position(symbol), order.side))
-                if qty == 0:  # the position flipped or closed since: it can no longer reduce anything
-                    order.status = "PartiallyFilledCanceled" if order.cum_qty else "Cancelled"
-                    order.cancel_type, order.updated_ms = "CancelByReduceOnly", now_ms
-                    self._sync(acct, order)
-                    events.append(Event(acct.api_key, "order", order))
-                    continue
-            self._fill(acct, order, inst, qty, order.price, True, now_ms, events)
-        return events
+        """Everything the price `price` has reached fires there: crossed limits at their limit, stops at `price`."""
+        return self.walker.walk(symbol, [Move(price, price, True)], now_ms)
 
     def settle_funding(self, symbol: str, mark: Decimal, rate: Decimal, now_ms: int) -> list[Event]:
         """One `Funding` execution per open position: longs pay a positive rate, shorts receive it."""

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 ZERO = Decimal(0)
 ACTIVE_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered"})
@@ -67,6 +69,20 @@ class Order:
     cum_fee: Decimal = ZERO
     cancel_type: str = "UNKNOWN"
     reject_reason: str = "EC_NoError"
+    # conditional orders and a position's TP/SL/trailing stop (see stops.py)
+    stop_order_type: str = ""  # "" | Stop | StopLoss | TakeProfit | TrailingStop
+    trigger_price: Decimal = ZERO
+    trigger_direction: int = 0  # 1 rising, 2 falling
+    trigger_by: str = ""
+    tp_trigger_by: str = ""
+    sl_trigger_by: str = ""
+    tpsl_mode: str = ""
+    close_on_trigger: bool = False
+    create_type: str = "CreateByUser"
+    trail_distance: Decimal = ZERO
+    active_price: Decimal = ZERO
+    trail_active: bool = False
+    trail_extreme: Decimal = ZERO
 
     def snapshot(self) -> Order:
         """A detached copy (cheaper than dataclasses.replace on the push path)."""
@@ -90,6 +106,10 @@ class Order:
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    @property
+    def untriggered(self) -> bool:
+        return self.status == "Untriggered"
+
 
 @dataclass
 class Position:
@@ -102,6 +122,12 @@ class Position:
     created_ms: int = 0
     updated_ms: int = 0
     seq: int = -1
+    take_profit: Decimal = ZERO
+    stop_loss: Decimal = ZERO
+    trailing_stop: Decimal = ZERO  # distance
+    tp_order_id: str = ""
+    sl_order_id: str = ""
+    ts_order_id: str = ""
 
     @property
     def side(self) -> str:
@@ -154,3 +180,46 @@ class Account:
         if pos is None:
             pos = self.positions[symbol] = Position(symbol, leverage=self.leverage_default)
         return pos
+
+
+@dataclass(frozen=True)
+class FeeSchedule:
+    maker: Decimal = Decimal("0.0002")
+    taker: Decimal = Decimal("0.00055")
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    symbol: str
+    side: str
+    order_type: str
+    qty: Decimal
+    price: Decimal | None
+    time_in_force: str
+    reduce_only: bool
+    order_link_id: str
+    take_profit: Decimal = ZERO
+    stop_loss: Decimal = ZERO
+    tp_trigger_by: str = ""
+    sl_trigger_by: str = ""
+    trigger_price: Decimal = ZERO  # > 0: a conditional order (stops.py)
+    trigger_direction: int = 0
+    trigger_by: str = ""
+    close_on_trigger: bool = False
+
+
+class Event(NamedTuple):
+    """One change to push: a named tuple, built in half the time of a frozen dataclass (four per fill)."""
+
+    api_key: str
+    topic: str  # execution | order | position | wallet
+    obj: Any
+
+
+def stable_uuid(seed: int, *parts: object) -> str:
+    """A UUID4-shaped id derived from the seed, so the same seed and orders give the same ids."""
+    raw = bytearray(hashlib.sha256("|".join(map(str, (seed, *parts))).encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -157,7 +157,11 @@ def list_open_orders(acct: Account, p: Params) -> dict[str, Any]:
         raise bad("params error: symbol, baseCoin or settleCoin is required")
     limit = p.int("limit", 20, 1, 50)
     by_id = p.str("orderId") or p.str("orderLinkId")
-    orders = [o for o in _order_filters(acct, p) if by_id or o.is_active]
+    kind = p.str("orderFilter")
+    if kind not in (None, "Order", "StopOrder"):
+        raise bad("params error: orderFilter invalid")
+    orders = [o for o in _order_filters(acct, p) if (by_id or o.is_active)
+              and kind in (None, "StopOrder" if o.stop_order_type else "Order")]
     return _orders_page(orders, p, limit)
 
 

@@ -8,6 +8,7 @@ from services.bybit_sim.candles import Ohlcv
 from services.bybit_sim.engine import MMR, Engine
 from services.bybit_sim.instruments import INSTRUMENTS, Instrument
 from services.bybit_sim.models import ZERO, Account, Execution, Order, Position
+from services.bybit_sim.stops import CREATE_TYPES
 
 
 def num(d: Decimal) -> str:
@@ -67,7 +68,7 @@ def execution_ws(e: Execution) -> dict[str, Any]:
 def execution_rest(e: Execution) -> dict[str, Any]:
     row = _execution_common(e)
     if e.exec_type == "Trade":
-        row["createType"] = "CreateByUser"
+        row["createType"] = CREATE_TYPES.get(e.stop_order_type, "CreateByUser")
     return row
 
 
@@ -94,22 +95,22 @@ def _order_common(o: Order) -> dict[str, Any]:
         "cumExecFee": num(o.cum_fee),
         "timeInForce": o.time_in_force,
         "orderType": o.order_type,
-        "stopOrderType": "",
+        "stopOrderType": o.stop_order_type,
         "orderIv": "",
-        "triggerPrice": "0",
+        "triggerPrice": inst.price_str(o.trigger_price) if o.trigger_price else "0",
         "takeProfit": num(o.take_profit),
         "stopLoss": num(o.stop_loss),
-        "tpTriggerBy": "",
-        "slTriggerBy": "",
-        "triggerDirection": 0,
-        "triggerBy": "",
+        "tpTriggerBy": o.tp_trigger_by,
+        "slTriggerBy": o.sl_trigger_by,
+        "triggerDirection": o.trigger_direction,
+        "triggerBy": o.trigger_by,
         "lastPriceOnCreated": inst.price_str(o.last_price_on_created),
         "reduceOnly": o.reduce_only,
-        "closeOnTrigger": False,
+        "closeOnTrigger": o.close_on_trigger,
         "smpType": "None",
         "smpGroup": 0,
         "smpOrderId": "",
-        "tpslMode": "",
+        "tpslMode": o.tpsl_mode,
         "tpLimitPrice": "0",
         "slLimitPrice": "0",
         "placeType": "",
@@ -125,7 +126,7 @@ def order_rest(o: Order) -> dict[str, Any]:
 def order_ws(o: Order) -> dict[str, Any]:
     row = {"category": "linear", **_order_common(o)}
     row["feeCurrency"] = "USDT"
-    row["createType"] = "CreateByUser"
+    row["createType"] = o.create_type
     return row
 
 
@@ -150,9 +151,9 @@ def _position_common(engine: Engine, pos: Position) -> dict[str, Any]:
         "bustPrice": "",
         "positionIM": num(value / pos.leverage),
         "positionMM": num(value * MMR),
-        "takeProfit": "0",
-        "stopLoss": "0",
-        "trailingStop": "0",
+        "takeProfit": inst.price_str(pos.take_profit) if pos.take_profit else "0",
+        "stopLoss": inst.price_str(pos.stop_loss) if pos.stop_loss else "0",
+        "trailingStop": inst.price_str(pos.trailing_stop) if pos.trailing_stop else "0",
         "unrealisedPnl": num(engine.unrealised(pos)),
         "curRealisedPnl": num(pos.cur_realised),
         "cumRealisedPnl": num(pos.cum_realised),

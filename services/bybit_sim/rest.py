@@ -122,10 +122,68 @@ def order_create(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
     link_id = p.str("orderLinkId", default="")
     if link_id and not LINK_ID.match(link_id):
         raise bad("params error: orderLinkId invalid")
+    take_profit, stop_loss = _level(p, "takeProfit", inst), _level(p, "stopLoss", inst)
+    if p.str("tpslMode", default="Full") != "Full":
+        raise bad("params error: tpslMode only support Full")
+    for name in ("tpOrderType", "slOrderType"):
+        if p.str(name, default="Market") != "Market":
+            raise bad(f"params error: {name} only support Market")
+    trigger_price = _level(p, "triggerPrice", inst)
+    direction = p.int("triggerDirection", 0)
+    if trigger_price and direction not in (1, 2):
+        raise bad("params error: triggerDirection must be 1 (rise) or 2 (fall) with triggerPrice")
     req = OrderRequest(symbol, side, order_type, qty, price, tif, p.bool("reduceOnly"), link_id,
-                       p.decimal("takeProfit") or Decimal(0), p.decimal("stopLoss") or Decimal(0))
+                       take_profit, stop_loss, _trigger_by(p, "tpTriggerBy") if take_profit else "",
+                       _trigger_by(p, "slTriggerBy") if stop_loss else "", trigger_price, direction if trigger_price else 0,
+                       _trigger_by(p, "triggerBy") if trigger_price else "", p.bool("closeOnTrigger"))
     order = venue.create_order(acct.api_key, req)
     return {"orderId": order.order_id, "orderLinkId": order.order_link_id}
+
+
+def _level(p: Params, name: str, inst: Instrument) -> Decimal:
+    """A price parameter where 0 (or absent) means none; otherwise positive and on the tick."""
+    value = p.decimal(name)
+    if value is None or value == 0:
+        return Decimal(0)
+    if value < 0 or not inst.on_tick(value) or value > inst.max_price:
+        raise bad(f"params error: {name} invalid")
+    return value
+
+
+def _trigger_by(p: Params, name: str) -> str:
+    """Last, mark and index price are one price on this venue; each is accepted and echoed."""
+    value = p.str(name, default="LastPrice")
+    if value not in ("LastPrice", "MarkPrice", "IndexPrice"):
+        raise bad(f"params error: {name} invalid")
+    return value
+
+
+def trading_stop(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
+    """`POST /v5/position/trading-stop`, Full mode: takeProfit, stopLoss, trailingStop (+ activePrice)."""
+    p.linear()
+    symbol = _symbol(p)
+    inst = INSTRUMENTS[symbol]
+    if p.str("tpslMode", required=True) != "Full":
+        raise bad("params error: tpslMode only support Full")
+    p.str("positionIdx", required=True)
+    if p.int("positionIdx") != 0:
+        raise bad("position idx not match position mode")
+    for name in ("tpOrderType", "slOrderType"):
+        if p.str(name, default="Market") != "Market":
+            raise bad(f"params error: {name} only support Market")
+    if p.str("tpSize") or p.str("slSize"):
+        raise bad("params error: tpSize and slSize are for tpslMode Partial")
+
+    def given(name: str) -> Decimal | None:
+        return None if p.str(name) is None else _level(p, name, inst)
+
+    venue.advance()
+    events = venue.engine.stops.set_trading_stop(
+        acct.api_key, symbol, given("takeProfit"), given("stopLoss"), given("trailingStop"), given("activePrice"),
+        _trigger_by(p, "tpTriggerBy") if p.str("tpTriggerBy") else "",
+        _trigger_by(p, "slTriggerBy") if p.str("slTriggerBy") else "", wall_ms())
+    venue.publish(venue.run_engine(events))
+    return {}
 
 
 def order_cancel(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
@@ -134,6 +192,7 @@ def order_cancel(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
     order_id, link_id = p.str("orderId"), p.str("orderLinkId")
     if not order_id and not link_id:
         raise bad("params error: orderId or orderLinkId is required")
+    venue.advance()
     order, events = venue.engine.cancel_order(acct.api_key, symbol, order_id, link_id, wall_ms())
     venue.publish(venue.run_engine(events))
     return {"orderId": order.order_id, "orderLinkId": order.order_link_id}
@@ -144,7 +203,11 @@ def order_cancel_all(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
     symbol = _symbol(p, required=False)
     if symbol is None and not (p.str("settleCoin") or p.str("baseCoin")):
         raise bad("params error: symbol, baseCoin or settleCoin is required")
-    orders, events = venue.engine.cancel_all(acct.api_key, symbol, wall_ms())
+    order_filter = p.str("orderFilter")
+    if order_filter not in (None, "Order", "StopOrder"):
+        raise bad("params error: orderFilter invalid")
+    venue.advance()
+    orders, events = venue.engine.cancel_all(acct.api_key, symbol, wall_ms(), order_filter)
     venue.publish(venue.run_engine(events))
     return {"list": [{"orderId": o.order_id, "orderLinkId": o.order_link_id} for o in orders], "success": "1"}
 
@@ -213,6 +276,7 @@ ROUTES: dict[str, Route] = {
     "/v5/execution/list": Route("GET", "query", execution_list),
     "/v5/position/list": Route("GET", "query", position_list),
     "/v5/position/set-leverage": Route("POST", "leverage", set_leverage),
+    "/v5/position/trading-stop": Route("POST", "leverage", trading_stop),
     "/v5/account/wallet-balance": Route("GET", "query", wallet_balance),
 }
 

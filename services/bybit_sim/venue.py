@@ -21,6 +21,7 @@ from services.bybit_sim.market import FUNDING_INTERVAL_MS, Market, VenueClock, i
 from services.bybit_sim.models import Account, Execution, Order, Position
 from services.bybit_sim.ratelimit import RateLimits
 from services.bybit_sim.state import FORMAT_VERSION, account_from_doc, account_to_doc, write_state
+from services.bybit_sim.triggers import Move
 from services.bybit_sim.ws import Hub
 
 log = structlog.get_logger()
@@ -77,6 +78,7 @@ class Venue:
         self._market_trade_n = 0
         self.last_funding_mark = clock.now() // FUNDING_INTERVAL_MS
         self.last_prices: dict[str, Decimal] = {}
+        self.walked_ms = clock.now()
         if state is not None:
             self._load(state)
         for spec in accounts:
@@ -215,9 +217,39 @@ class Venue:
                 for e in events]
 
     def create_order(self, api_key: str, req: OrderRequest) -> Order:
+        self.advance()
         order, events = self.engine.create_order(api_key, req, wall_ms())
         self.publish(self.run_engine(events))
         return order
+
+    def _moves(self, symbol: str, venue_now: int) -> list[Move]:
+        """The path walked since the last walk: a pinned price is a gap; after a pin the replay resumes by a gap."""
+        previous = self.last_prices.get(symbol)
+        pinned = self.market.pins.get(symbol)
+        if pinned is not None:
+            return [Move(previous if previous is not None else pinned, pinned, True)]
+        moves = self.market.paths[symbol].moves(self.walked_ms, venue_now)
+        start = moves[0].start if moves else self.market.paths[symbol].price_at(venue_now)
+        if previous is not None and previous != start:
+            moves.insert(0, Move(previous, start, True))
+        return moves
+
+    def advance(self) -> None:
+        """Walk every symbol's price from the last walk to now, firing what the path reaches (walk.py);
+        done on every tick and before every order request, so an order always meets an up-to-date book."""
+        venue_now = self.market.clock.now()
+        now = wall_ms()
+        events: list[Event] = []
+        for symbol in INSTRUMENTS:
+            moves = self._moves(symbol, venue_now)
+            price = self.market.price(symbol, venue_now)
+            previous = self.last_prices.get(symbol)
+            self.last_prices[symbol] = price
+            events += self.engine.walker.walk(symbol, moves or [Move(price, price, True)], now)
+            if previous != price:
+                self._push_market_trades(symbol, price, previous, now)
+        self.walked_ms = venue_now
+        self.publish(self.run_engine(events))
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -244,16 +276,10 @@ class Venue:
         while True:
             await asyncio.sleep(self.config.tick_ms / 1000)
             try:
+                self.advance()
                 now = wall_ms()
-                venue_now = self.market.clock.now()
+                venue_now = self.walked_ms
                 events: list[Event] = []
-                for symbol in INSTRUMENTS:
-                    price = self.market.price(symbol, venue_now)
-                    previous = self.last_prices.get(symbol)
-                    if previous != price:
-                        self.last_prices[symbol] = price
-                        self._push_market_trades(symbol, price, previous, now)
-                        events += self.engine.on_price(symbol, price, now)
                 mark = venue_now // FUNDING_INTERVAL_MS
                 if mark > self.last_funding_mark:
                     self.last_funding_mark = mark

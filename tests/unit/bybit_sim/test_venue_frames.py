@@ -67,10 +67,20 @@ def _events() -> list[tuple[Engine, Event]]:
                                           ("Sell", p - inst.tick_size, "PostOnly", False),
                                           ("Buy", p - inst.tick_size * 9, "IOC", False),
                                           ("Sell", p + inst.tick_size * 2, "GTC", True)):
+                away = inst.tick_size * 100 * (1 if side == "Buy" else -1)
                 req = OrderRequest(symbol, side, "Limit", inst.min_qty * 4, px, tif, reduce, f"lim-{n}",
-                                   Decimal("1.5"), Decimal("0.25"))
+                                   px + away, px - away)
                 keep(eng.create_order("a", req, NOW + n)[1])
                 n += 1
+            # a conditional order, a position's TP/SL/trailing stop set, fired and cleared
+            keep(eng.create_order("a", OrderRequest(symbol, "Buy", "Limit", inst.min_qty, p, "GTC", False, f"cond-{n}",
+                                                    trigger_price=p + inst.tick_size * 8, trigger_direction=1),
+                                  NOW + n)[1])
+            side = eng.accounts["a"].position(symbol).side
+            sign = 1 if side == "Buy" else -1
+            keep(eng.stops.set_trading_stop("a", symbol, p + sign * inst.tick_size * 35, p - sign * inst.tick_size * 35,
+                                            inst.tick_size * 20, p + sign * inst.tick_size * 3, "MarkPrice", "",
+                                            NOW + n))
             for move in (-7, 9, -30, 40):
                 prices.p[symbol] = p + inst.tick_size * move
                 keep(eng.on_price(symbol, prices.p[symbol], NOW + n))
@@ -107,7 +117,7 @@ def test_rows_are_byte_identical_to_dumps_of_the_row_dicts() -> None:
             assert wallet_ws_json(eng, obj) == dumps(wallet_ws(eng, obj))
             kinds.add("negative equity" if eng.equity(obj) <= 0 else "wallet")
     assert {"Trade", "Funding", "Filled", "PartiallyFilled", "New", "Cancelled", "short", "long", "flat",
-            "negative equity", "wallet"} <= kinds
+            "negative equity", "wallet", "Untriggered", "Triggered", "Deactivated"} <= kinds
 
 
 def test_frame_wraps_rows_like_dumps() -> None:
