@@ -66,6 +66,7 @@ class Backtest:
         self.runtime = Runtime(strategy, self.ctx)
         self.pending: dict[str, list[Decision]] = {s: [] for s in self.book.instruments}
         self.equity: list[tuple[int, float]] = []
+        self.decision_log: list[Decision] = []  # every decision, in order (the look-ahead guard reads it)
 
     def _steps(self) -> list[tuple[int, list[tuple[str, int]], list[tuple[Any, ...]]]]:
         """Per execution-candle start t: (symbol, index) opening at t, and the subscribed bars that
@@ -158,6 +159,7 @@ class Backtest:
         return BacktestResult.build(self, candles, time.perf_counter() - began)
 
     def _route(self, decisions: list[Decision]) -> None:
+        self.decision_log += decisions
         for d in decisions:
             sym = getattr(d.intent, "symbol", None)
             if sym is None and isinstance(d.intent, CancelAll):

@@ -29,7 +29,7 @@ class EmaCrossConfig(StrategyConfig):
     allow_short: bool = True
     stop_loss_pct: Decimal = Field(Decimal(0), ge=0, lt=100)  # 0 = none
     take_profit_pct: Decimal = Field(Decimal(0), ge=0)  # 0 = none
-    settle_tol: float = Field(1e-6, gt=0, lt=1)  # warm-up: bars until the EMA seed weighs less than this
+    settle_tol: float = Field(1e-9, gt=0, lt=1)  # warm-up: bars until the EMA seed weighs less than this
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> EmaCrossConfig:

@@ -62,7 +62,8 @@ class StrategyState:
 
     def _remember(self, key: str) -> None:
         if key not in self._journal:
-            self._journal[key] = copy.deepcopy(self._values.get(key, _MISSING))
+            old = self._values.get(key, _MISSING)
+            self._journal[key] = old if old is _MISSING else copy.deepcopy(old)
 
     def get(self, key: str, default: JSONValue = None) -> JSONValue:
         value = self._values.get(key, default)
