@@ -142,10 +142,10 @@ def run_sweep(spec: RunSpec, args: argparse.Namespace) -> int:
             specs.append(s)
         except ConfigError as exc:
             skipped.append(f"{dict(zip(names, combo))}: {exc}")
+    if not specs:
+        raise ConfigError(f"every combination of the sweep is invalid; first: {skipped[0]}")
     for line in skipped:
         print(f"skipped {line}", file=sys.stderr)
-    if not specs:
-        raise ConfigError("every combination of the sweep is invalid")
     workers = args.workers or os.cpu_count() or 1
     rows: list[dict[str, Any]] = []
     bar = _progress_bar(f"{spec.bot} sweep")

@@ -1,0 +1,44 @@
+"""The reference strategy's rule at its edges and on real candles."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from strategies.backtest.runner import RunSpec, run
+from strategies.examples.ema_cross import EmaCrossConfig, cross
+from strategies.runtime.candles import load_shipped, to_ms
+from strategies.runtime.indicators import vectorised
+
+
+def test_cross_edges() -> None:
+    assert cross(1.0, 1.0, 1.1, 1.0) == 1  # from equal to above is a cross up
+    assert cross(0.9, 1.0, 1.0, 1.0) == 0  # touching is not a cross
+    assert cross(1.0, 1.0, 0.9, 1.0) == -1
+    assert cross(1.1, 1.0, 1.2, 1.0) == 0
+
+
+def test_config_is_typed_and_checked() -> None:
+    with pytest.raises(ValidationError, match="must be below slow"):
+        EmaCrossConfig(fast=30, slow=20)
+    with pytest.raises(ValidationError, match="extra"):
+        EmaCrossConfig(fsat=3)  # type: ignore[call-arg]
+
+
+def test_on_real_candles_entries_are_the_next_open_after_a_cross() -> None:
+    frm, to = to_ms("2025-05-01"), to_ms("2025-05-15")
+    r = run(RunSpec("ema_cross", ("BTCUSDT",), frm, to, settings=(("fast", "8"), ("slow", "21"))))
+    c = load_shipped("BTCUSDT", "5m")
+    f, s = vectorised.ema(c.close, 8), vectorised.ema(c.close, 21)
+    opens = dict(zip(c.start_ms.tolist(), c.open.tolist()))
+    crosses = [int(c.close_ms[i]) for i in range(1, len(c)) if frm <= c.close_ms[i] < to and
+               cross(f[i - 1], s[i - 1], f[i], s[i]) != 0]
+    assert len(r.trades) > 50
+    entries = sorted({t.entry_ms for t in r.trades})
+    assert entries == [t for t in crosses if t in opens][: len(entries)]  # every cross (but a last one) enters
+    for t in r.trades:
+        assert t.entry_price == Decimal(repr(opens[t.entry_ms]))
+        assert t.exit_reason == "exit" and t.exit_ms in opens
+    sides = [t.side for t in sorted(r.trades, key=lambda t: t.entry_ms)]
+    assert all(a != b for a, b in zip(sides, sides[1:]))  # always in, reversing
