@@ -158,6 +158,9 @@ class Book:
             eq += q * (self.last[s] - avg)
         return eq
 
+    def last_price(self, symbol: str) -> Decimal:
+        return Decimal(repr(self.last[symbol]))
+
     def open_orders(self, symbol: str | None = None) -> list[PlaceOrder]:
         syms = [symbol] if symbol is not None else list(self.resting)
         return [r.order for s in syms for r in self.resting[s]]

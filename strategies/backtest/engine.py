@@ -113,6 +113,7 @@ class Backtest:
         funding_ms = self.settings.rules.funding_interval_h * 3_600_000
         positions, resting, last = book.positions, book.resting, book.last
         has_timers = bool(rt._timers)
+        has_risk = ctx.risk is not None
         equity = self.equity
         started = False
         candles = 0
@@ -133,6 +134,8 @@ class Backtest:
                 started = True
                 rt.start(T)
                 self._route(rt.drain())
+            if has_risk:
+                rt.guard_tick(T)
             if has_timers:
                 for at, name in rt.timers_due(T):
                     rt.timer(name, at)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -20,6 +20,9 @@ from strategies.runtime.orders import (
     CancelAll, CancelOrder, Decision, Intent, PlaceOrder, SetLeverage, TradingStop, make_link_id,
 )
 from strategies.runtime.state import StrategyState
+
+if TYPE_CHECKING:
+    from strategies.runtime.guarding import RiskGate
 
 log = structlog.get_logger()
 COUNTER_KEY = "_order_counter"
@@ -42,6 +45,8 @@ class Account(Protocol):
 
     def open_orders(self, symbol: str | None = None) -> list[PlaceOrder]: ...
 
+    def last_price(self, symbol: str) -> Decimal: ...
+
 
 class EntryGuard(Protocol):
     def check_entry(self, order: PlaceOrder, ctx: Context) -> str | None:
@@ -61,6 +66,7 @@ class Context:
         self.instruments = instruments
         self.state = state
         self.guards = list(guards)
+        self.risk: RiskGate | None = None
         self.now_ms = 0
         self.paused = False
         self.halted: set[str] = set()
@@ -95,6 +101,14 @@ class Context:
 
     def open_orders(self, symbol: str | None = None) -> list[PlaceOrder]:
         return self.account.open_orders(symbol)
+
+    def last_price(self, symbol: str) -> Decimal:
+        return self.account.last_price(symbol)
+
+    @property
+    def size_factor(self) -> Decimal:
+        """What the equity guards allow of a normal size now (1 = all of it)."""
+        return self.risk.size_factor(self) if self.risk is not None else Decimal(1)
 
     def pending(self, symbol: str) -> list[Intent]:
         """Intents decided in this handler for the symbol, not sent yet."""

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from strategies.runtime.context import Context
+from strategies.runtime.guarding import RiskGate
 from strategies.runtime.model import Bar, Control, Fill, Position, Rejection
 from strategies.runtime.orders import Decision
 from strategies.runtime.state import JSONValue
@@ -35,6 +36,17 @@ class Runtime:
         self.errors = 0
         self._timers = list(strategy.timers())
         self._next_fire: dict[str, int] = {}
+        risk = strategy.risk_config()
+        if risk is not None:
+            ctx.risk = RiskGate(risk, ctx)
+            ctx.guards.insert(0, ctx.risk)
+
+    def guard_tick(self, now_ms: int) -> None:
+        """Equity guards, once per instant before the strategy decides (no-op without guards)."""
+        if self.ctx.risk is not None:
+            self.ctx.now_ms = now_ms
+            self.ctx.risk.tick(self.ctx)
+            self.ctx.state.commit()
 
     # --- events -------------------------------------------------------------------------------
     def start(self, now_ms: int) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from strategies.runtime.feeds import Subscription
+from strategies.runtime.risk import RiskConfig
 from strategies.runtime.model import Bar, Control, Fill, Position, Rejection
 from strategies.runtime.timers import Timer
 
@@ -54,6 +55,10 @@ class Strategy(Generic[C]):
 
     def timers(self) -> Sequence[Timer]:
         return ()
+
+    def risk_config(self) -> RiskConfig | None:
+        """The bot's risk guards (strategies/runtime/risk), applied to every entry; None = none."""
+        return None
 
     def on_start(self, ctx: Context) -> None:
         pass
