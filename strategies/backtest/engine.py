@@ -23,7 +23,7 @@ from strategies.backtest.matching import Event, Matcher
 from strategies.backtest.result import BacktestResult
 from strategies.runtime.candles import INTERVAL_MS, Candles
 from strategies.runtime.context import Context, EntryGuard
-from strategies.runtime.feeds import ArrayFeed, Subscription
+from strategies.runtime.feeds import ArrayFeed, IncrementalFeed, Subscription
 from strategies.runtime.model import Fill, Instrument
 from strategies.runtime.orders import CancelAll, Decision
 from strategies.runtime.runtime import Runtime
@@ -40,7 +40,8 @@ def execution_interval(subs: Sequence[Subscription]) -> str:
 class Backtest:
     def __init__(self, strategy: Strategy[Any], candles: Mapping[str, Candles], *, start_ms: int | None = None,
                  settings: RunSettings = RunSettings(), instruments: Mapping[str, Instrument],
-                 guards: Sequence[EntryGuard] = (), state: Mapping[str, Any] | None = None) -> None:
+                 guards: Sequence[EntryGuard] = (), state: Mapping[str, Any] | None = None,
+                 incremental: bool = False) -> None:
         self.strategy = strategy
         self.subs = list(strategy.subscriptions())
         self.base = {s: c for s, c in candles.items()}
@@ -60,8 +61,11 @@ class Backtest:
         traded = {s.symbol for s in self.subs if s.trade}
         self.book = Book(strategy.config.bot_id, {s: instruments[s] for s in sorted(traded)}, settings)
         self.matcher = Matcher(self.book)
+        # incremental=True feeds indicators one bar at a time, as the live process does (slower; the
+        # tests hold both modes to the same decisions)
         self.feed = ArrayFeed()
-        self.ctx = Context(strategy.config.bot_id, self.feed, self.book, self.book.instruments,
+        self.live_feed = IncrementalFeed(self.subs) if incremental else None
+        self.ctx = Context(strategy.config.bot_id, self.live_feed or self.feed, self.book, self.book.instruments,
                            StrategyState(state), guards)
         self.runtime = Runtime(strategy, self.ctx)
         self.pending: dict[str, list[Decision]] = {s: [] for s in self.book.instruments}
@@ -114,6 +118,7 @@ class Backtest:
         positions, resting, last = book.positions, book.resting, book.last
         has_timers = bool(rt._timers)
         has_risk = ctx.risk is not None
+        live_feed = self.live_feed
         equity = self.equity
         started = False
         candles = 0
@@ -126,6 +131,9 @@ class Backtest:
                     self._candle(sym, i, t, prices[sym], funding_ms)
                 last[sym] = prices[sym][3][i]
             T = t + base_ms
+            if live_feed is not None:
+                for _key, _i, bar in closes:
+                    live_feed.push(bar)
             if T < start_ms:
                 for key, i, _bar in closes:
                     feed_pos[key] = i
@@ -174,15 +182,19 @@ class Backtest:
                 raise ValueError(f"order for {sym}, which this backtest does not trade")
 
     def _candle(self, sym: str, i: int, t: int, px: tuple[list[float], ...], funding_ms: int) -> None:
-        o, h, lo, c = (D(repr(a[i])) for a in px)
-        prev = D(repr(px[3][i - 1])) if i > 0 else None
-        moves = tr.candle_moves(prev, o, h, lo, c)
-        m = self.matcher
+        book, m = self.book, self.matcher
+        p = book.positions[sym]
+        walk = bool(book.resting[sym]) or bool(p.qty and (p.sl or p.tp or p.trail))
+        o = D(repr(px[0][i]))
+        moves = []
         events: list[Event] = []
-        if moves and moves[0].gap:
-            events += m.run_move(sym, moves.pop(0), t)
+        if walk:
+            prev = D(repr(px[3][i - 1])) if i > 0 else None
+            moves = tr.candle_moves(prev, o, D(repr(px[1][i])), D(repr(px[2][i])), D(repr(px[3][i])))
+            if moves and moves[0].gap:
+                events += m.run_move(sym, moves.pop(0), t)
         if t % funding_ms == 0:
-            self.book.settle_funding(sym, o, t)
+            book.settle_funding(sym, o, t)
         for _round in range(8):  # decisions made on fills at the open execute at the open too
             todo, self.pending[sym] = self.pending[sym], []
             events += m.execute(sym, todo, o, t)
@@ -190,6 +202,8 @@ class Backtest:
             events = []
             if not self.pending[sym]:
                 break
+        if not walk and (book.resting[sym] or (p.qty and (p.sl or p.tp or p.trail))):
+            moves = tr.candle_moves(None, o, D(repr(px[1][i])), D(repr(px[2][i])), D(repr(px[3][i])))
         leg_ms = self.base_ms // 3
         for k, move in enumerate(moves):
             events += m.run_move(sym, move, t + k * leg_ms, leg_ms)

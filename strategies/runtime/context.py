@@ -31,7 +31,7 @@ COUNTER_KEY = "_order_counter"
 class Feed(Protocol):
     def history(self, key: tuple[str, str]) -> Sequence[Bar]: ...
 
-    def value(self, key: tuple[str, str], name: str, ago: int = 0) -> float: ...
+    def value(self, symbol: str, interval: str, name: str, ago: int = 0) -> float: ...
 
 
 class Account(Protocol):
@@ -66,6 +66,7 @@ class Context:
         self.instruments = instruments
         self.state = state
         self.guards = list(guards)
+        self.value = feed.value  # type: ignore[method-assign]
         self.risk: RiskGate | None = None
         self.now_ms = 0
         self.paused = False
@@ -81,8 +82,8 @@ class Context:
 
     def value(self, symbol: str, interval: str, name: str, ago: int = 0) -> float:
         """An indicator declared in the subscription, at the last closed bar (`ago` bars back); NaN
-        while warming up."""
-        return self.feed.value((symbol, interval), name, ago)
+        while warming up. (Bound to the feed's own method in __init__: the hottest call there is.)"""
+        return self.feed.value(symbol, interval, name, ago)
 
     # --- account ------------------------------------------------------------------------------
     def position(self, symbol: str) -> Position:

@@ -23,6 +23,7 @@ from strategies.runtime.model import Bar
 
 Key = tuple[str, str]  # (symbol, interval)
 _SOURCES = ("open", "high", "low", "close", "volume")
+NAN = float("nan")
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class ArrayFeed:
 
     def __init__(self) -> None:
         self.bars: dict[Key, list[Bar]] = {}
-        self.values: dict[Key, dict[str, list[float]]] = {}
+        self.values: dict[tuple[str, str, str], list[float]] = {}
         self.pos: dict[Key, int] = {}
         self.keep: dict[Key, int] = {}
 
@@ -113,7 +114,8 @@ class ArrayFeed:
             candles.start_ms.tolist(), candles.open.tolist(), candles.high.tolist(), candles.low.tolist(),
             candles.close.tolist(), candles.volume.tolist())]
         self.bars[sub.key] = bars
-        self.values[sub.key] = {name: spec.vector(candles).tolist() for name, spec in sub.indicators}
+        for name, spec in sub.indicators:
+            self.values[(sym, iv, name)] = spec.vector(candles).tolist()
         self.pos[sub.key] = -1
         self.keep[sub.key] = sub.history
         return bars
@@ -122,9 +124,9 @@ class ArrayFeed:
         hi = self.pos[key] + 1
         return HistoryView(self.bars[key], max(0, hi - self.keep[key]), hi)
 
-    def value(self, key: Key, name: str, ago: int = 0) -> float:
-        i = self.pos[key] - ago
-        return self.values[key][name][i] if i >= 0 else float("nan")
+    def value(self, symbol: str, interval: str, name: str, ago: int = 0) -> float:
+        i = self.pos[(symbol, interval)] - ago
+        return self.values[(symbol, interval, name)][i] if i >= 0 else NAN
 
 
 class IncrementalFeed:
@@ -148,8 +150,8 @@ class IncrementalFeed:
             vals[name].append(spec.feed(ind, bar))
 
     def history(self, key: Key) -> Sequence[Bar]:
-        return list(self._bars[key])
+        return self._bars[key]
 
-    def value(self, key: Key, name: str, ago: int = 0) -> float:
-        vals = self._vals[key][name]
-        return vals[-1 - ago] if ago < len(vals) else float("nan")
+    def value(self, symbol: str, interval: str, name: str, ago: int = 0) -> float:
+        vals = self._vals[(symbol, interval)][name]
+        return vals[-1 - ago] if ago < len(vals) else NAN

@@ -42,3 +42,20 @@ def test_on_real_candles_entries_are_the_next_open_after_a_cross() -> None:
         assert t.exit_reason == "exit" and t.exit_ms in opens
     sides = [t.side for t in sorted(r.trades, key=lambda t: t.entry_ms)]
     assert all(a != b for a, b in zip(sides, sides[1:]))  # always in, reversing
+
+
+def test_incremental_indicators_give_the_same_decisions_as_vectorised() -> None:
+    """What the live process computes bar by bar decides as the backtest's whole-array indicators."""
+    from strategies.backtest.data import sim_instruments
+    from strategies.backtest.engine import Backtest
+    from strategies.examples.ema_cross import EmaCross
+
+    data = {s: load_shipped(s, "5m").select(to_ms("2025-05-20"), to_ms("2025-06-10")) for s in ("BTCUSDT", "SOLUSDT")}
+    logs = []
+    for incremental in (False, True):
+        cfg = EmaCrossConfig(symbols=("BTCUSDT", "SOLUSDT"), fast=9, slow=30, stop_loss_pct=Decimal("0.8"))
+        bt = Backtest(EmaCross(cfg), data, start_ms=to_ms("2025-05-25"), instruments=sim_instruments(),
+                      incremental=incremental)
+        bt.run()
+        logs.append(bt.decision_log)
+    assert len(logs[0]) > 100 and logs[0] == logs[1]
