@@ -34,8 +34,8 @@ class BacktestResult:
     settings: dict[str, Any]
     symbols: list[str]
     interval: str
-    start_ms: int
-    end_ms: int
+    start_ms: int  # the first decision (the first candle close at or after the requested start)
+    end_ms: int  # the last
     candles: int
     elapsed_s: float
     initial_balance: Decimal
@@ -55,7 +55,7 @@ class BacktestResult:
         return cls(
             bot=type(bt.strategy).__name__, config=json.loads(cfg.model_dump_json()),
             settings=json.loads(bt.settings.model_dump_json()), symbols=sorted(bt.book.instruments),
-            interval=bt.interval, start_ms=bt.start_ms, end_ms=bt.equity[-1][0] if bt.equity else bt.start_ms,
+            interval=bt.interval, start_ms=bt.equity[0][0] if bt.equity else bt.start_ms, end_ms=bt.equity[-1][0] if bt.equity else bt.start_ms,
             candles=candles, elapsed_s=elapsed_s, initial_balance=bt.settings.initial_balance,
             final_equity=bt.book.equity(), trades=list(bt.book.trades), fills=list(bt.book.fills),
             equity=bt.equity, notices=list(bt.ctx.notices), refusals=dict(bt.ctx.refusals),
