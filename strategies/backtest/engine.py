@@ -24,7 +24,7 @@ from strategies.backtest.result import BacktestResult
 from strategies.runtime.candles import INTERVAL_MS, Candles
 from strategies.runtime.context import Context, EntryGuard
 from strategies.runtime.feeds import ArrayFeed, IncrementalFeed, Subscription
-from strategies.runtime.model import Fill, Instrument
+from strategies.runtime.model import Fill, Instrument, Rejection
 from strategies.runtime.orders import CancelAll, Decision
 from strategies.runtime.runtime import Runtime
 from strategies.runtime.state import StrategyState
@@ -178,8 +178,9 @@ class Backtest:
                     self.pending[s].append(Decision(d.time_ms, CancelAll(s)))
             elif sym in self.pending:
                 self.pending[sym].append(d)
-            else:
-                raise ValueError(f"order for {sym}, which this backtest does not trade")
+            else:  # a data-only symbol (Subscription(trade=False)) or one without candles
+                self.runtime.rejected(Rejection(d.time_ms, str(sym), getattr(d.intent, "order_link_id", ""), 10001,
+                                                f"{sym} is not traded by this backtest"))
 
     def _candle(self, sym: str, i: int, t: int, px: tuple[list[float], ...], funding_ms: int) -> None:
         book, m = self.book, self.matcher

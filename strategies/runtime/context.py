@@ -188,6 +188,8 @@ class Context:
                reduce_only: bool, tif: str, stop_loss: Decimal | float, take_profit: Decimal | float) -> str | None:
         if side not in ("Buy", "Sell"):
             raise ValueError(f"side must be Buy or Sell, got {side!r}")
+        if symbol not in self.instruments:
+            raise ValueError(f"{symbol} is not traded by {self.bot_id} (data-only or unknown)")
         qty = self.floor_qty(symbol, qty)
         if qty <= 0:
             raise ValueError(f"{symbol}: order quantity rounds to 0 at step {self.instruments[symbol].qty_step}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -109,10 +110,11 @@ class ArrayFeed:
 
     def add(self, sub: Subscription, candles: Candles) -> list[Bar]:
         sym, iv = sub.key
-        ms = candles.interval_ms
-        bars = [Bar(sym, iv, s, s + ms, o, h, lo, c, v) for s, o, h, lo, c, v in zip(
-            candles.start_ms.tolist(), candles.open.tolist(), candles.high.tolist(), candles.low.tolist(),
-            candles.close.tolist(), candles.volume.tolist())]
+        n = len(candles)
+        bars = list(map(Bar._make, zip(
+            repeat(sym, n), repeat(iv, n), candles.start_ms.tolist(), candles.close_ms.tolist(),
+            candles.open.tolist(), candles.high.tolist(), candles.low.tolist(), candles.close.tolist(),
+            candles.volume.tolist())))
         self.bars[sub.key] = bars
         for name, spec in sub.indicators:
             self.values[(sym, iv, name)] = spec.vector(candles).tolist()

@@ -56,6 +56,7 @@ def test_a_run_writes_report_chart_csv_and_json(tmp_path: Path) -> None:
             "--set", "stop_loss_pct=1", "--set", "slippage_bps=1", "--json", "--out", str(tmp_path / "out"),
             "--csv", str(csv_path))
     assert r.returncode == 0, r.stderr
+    assert r.stderr == ""  # no progress bar when stderr is not a terminal
     report = json.loads(r.stdout)
     assert report["symbols"] == ["BTCUSDT", "ETHUSDT"] and report["settings"]["rules"]["slippage_bps"] == "1"
     assert report["summary"]["trades"] == len(report["trades"]) > 10

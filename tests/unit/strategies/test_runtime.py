@@ -125,3 +125,17 @@ def test_quantity_is_floored_to_the_step_and_zero_is_an_error() -> None:
     assert bt.runtime.errors == 1  # the 0-quantity order raised inside the handler: contained
     with pytest.raises(ValueError, match="rounds to 0"):
         bt.ctx.market("BTCUSDT", "Buy", D("0.0001"), reason="entry")
+
+
+def test_an_order_for_a_data_only_symbol_is_a_contained_strategy_error() -> None:
+    from strategies.runtime.feeds import Subscription
+
+    class DataOnly(Scripted):
+        def subscriptions(self):  # type: ignore[no-untyped-def]
+            return [Subscription("BTCUSDT", "5m"), Subscription("ETHUSDT", "5m", trade=False)]
+
+    s = DataOnly({0: lambda ctx, bar: ctx.market("ETHUSDT", "Buy", D(1), reason="entry")})
+    bt = run(s, {"BTCUSDT": candles([UP] * 3), "ETHUSDT": candles([UP] * 3, symbol="ETHUSDT")})
+    (err,) = [n for n in bt.ctx.notices if n.kind == "strategy_error"]
+    assert "ETHUSDT is not traded by test_001" in err.data["error"]
+    assert not fills(s) and bt.result.errors == 1 and bt.ctx.halted == {"BTCUSDT"}
