@@ -59,3 +59,18 @@ def test_incremental_indicators_give_the_same_decisions_as_vectorised() -> None:
         bt.run()
         logs.append(bt.decision_log)
     assert len(logs[0]) > 100 and logs[0] == logs[1]
+
+
+def test_a_4h_strategy_on_1h_candles_decides_at_4h_closes_and_stops_on_the_1h_path() -> None:
+    r = run(RunSpec("ema_cross", ("BTCUSDT", "SOLUSDT"), to_ms("2023-06-01"), to_ms("2024-01-01"), interval="1h",
+                    settings=(("interval", "4h"), ("stop_loss_pct", "3"), ("take_profit_pct", "6"))))
+    four_h = 4 * 3_600_000
+    assert r.interval == "1h" and len(r.trades) > 30
+    assert all(t.entry_ms % four_h == 0 for t in r.trades)  # decided on a 4h close, filled at that open
+    assert all(t.exit_ms % four_h == 0 for t in r.trades if t.exit_reason == "exit")
+    stops = [t for t in r.trades if t.exit_reason in ("sl", "tp")]
+    assert stops and any(t.exit_ms % 3_600_000 for t in stops)  # fired inside a 1h candle
+    for t in stops:
+        sign = 1 if (t.side == "long") == (t.exit_reason == "tp") else -1
+        moved = (t.exit_price - t.entry_price) / t.entry_price * 100 * sign
+        assert moved > 0  # a take-profit above / a stop below a long's entry (the reverse for a short)
