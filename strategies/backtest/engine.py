@@ -114,7 +114,8 @@ class Backtest:
         on_bar = self.strategy.on_bar
         prices = {s: (c.open.tolist(), c.high.tolist(), c.low.tolist(), c.close.tolist()) for s, c in self.base.items()}
         start_ms, base_ms = self.start_ms, self.base_ms
-        funding_ms = self.settings.rules.funding_interval_h * 3_600_000
+        # a zero funding rate settles nothing: no candle needs the open phase for it
+        funding_ms = self.settings.rules.funding_interval_h * 3_600_000 if self.settings.rules.funding_rate else 1 << 62
         positions, resting, last = book.positions, book.resting, book.last
         has_timers = bool(rt._timers)
         has_risk = ctx.risk is not None
