@@ -116,3 +116,23 @@ def test_stop_loss_on_the_wrong_side_is_refused_at_create() -> None:
     s = Scripted({0: lambda ctx, bar: ctx.market("BTCUSDT", "Buy", D(1), reason="entry", stop_loss=D(101))})
     run(s, {"BTCUSDT": candles([UP, UP])})
     assert not fills(s) and [x for k, x in s.seen if k == "rejected"][0].code == 10001
+
+
+def test_moving_a_stop_and_cancelling_a_limit() -> None:
+    def enter(ctx, bar):  # type: ignore[no-untyped-def]
+        ctx.market("BTCUSDT", "Buy", D(1), reason="entry", stop_loss=D(97))
+        ctx.limit("BTCUSDT", "Buy", D(1), D(90), reason="dip")
+
+    def move(ctx, bar):  # type: ignore[no-untyped-def]
+        assert ctx.position("BTCUSDT").stop_loss == D(97) and len(ctx.open_orders("BTCUSDT")) == 1
+        ctx.set_stops("BTCUSDT", stop_loss=D("99.5"))
+        ctx.cancel("BTCUSDT", ctx.open_orders("BTCUSDT")[0].order_link_id)
+        ctx.cancel("BTCUSDT", "test_001-dip-zz")
+
+    s = Scripted({0: enter, 1: move})
+    rows = [UP, (100.0, 100.5, 99.8, 100.2), (100.0, 100.2, 89.0, 89.5)]
+    bt = run(s, {"BTCUSDT": candles(rows)})
+    entry, stop = fills(s)
+    assert (stop.reason, stop.price) == ("sl", D("99.5"))  # the moved level, not 97; the limit at 90 is gone
+    assert [x.code for k, x in s.seen if k == "rejected"] == [110001]  # cancelling an unknown id
+    assert not bt.book.resting["BTCUSDT"] and bt.book.positions["BTCUSDT"].qty == 0
