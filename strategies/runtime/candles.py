@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -196,9 +197,11 @@ def shipped_files(data_dir: Path = DATA_DIR) -> dict[tuple[str, str], Path]:
     return out
 
 
+@lru_cache(maxsize=32)
 def load_shipped(symbol: str, interval: str = "5m", data_dir: Path = DATA_DIR) -> Candles:
     """Shipped candles of a symbol; 4h and 1d are resampled from the finest shipped file that covers
-    the longest span (1h), other intervals are read as shipped. Unfinished last rows are dropped."""
+    the longest span (1h), other intervals are read as shipped. Unfinished last rows are dropped.
+    Cached per process (a sweep reads each file once per worker); treat the arrays as read-only."""
     files = shipped_files(data_dir)
     if (symbol, interval) in files:
         path = files[(symbol, interval)]

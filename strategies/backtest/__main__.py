@@ -1,0 +1,5 @@
+import sys
+
+from strategies.backtest.cli import main
+
+sys.exit(main())
