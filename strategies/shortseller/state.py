@@ -34,6 +34,9 @@ class TradePlan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ladder_steps_done: int = 0
     adopted: bool = False  # found open on the exchange at start, not entered by this bot's run
     entry_link_id: str | None = None
+    fees: Decimal = Decimal(0)  # paid on this trade's fills so far
+    realized_pnl: Decimal = Decimal(0)  # gross, on the quantity closed so far
+    exit_reason: str | None = None  # of the first fill that reduced the position
 
     def __post_init__(self) -> None:
         _require_utc("entry_time", self.entry_time)
@@ -43,6 +46,18 @@ class TradePlan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("ladder_steps_done must not be negative")
 
 
+class PendingEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An entry order sent and not filled yet (the symbol is not flat for the entry rule)."""
+
+    link_id: str
+    decided_at: datetime
+    qty: Decimal
+    levels: ExitLevels  # from the decision close; the fill price replaces them
+
+    def __post_init__(self) -> None:
+        _require_utc("decided_at", self.decided_at)
+
+
 class SymbolState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     last_bar_at: datetime | None = None  # close time of the bar `last_bar` describes
     last_bar: BarValues | None = None  # the previous bar, for the next bar's cross
@@ -50,6 +65,7 @@ class SymbolState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     crosses: DailyCrosses | None = None
     last_entry_at: datetime | None = None  # the cooldown runs from here
     position: TradePlan | None = None
+    pending_entry: PendingEntry | None = None
 
     def __post_init__(self) -> None:
         _require_utc("last_bar_at", self.last_bar_at)
@@ -61,6 +77,18 @@ class SymbolState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 EMPTY = SymbolState()
+
+
+def symbol_to_builtins(state: SymbolState) -> dict[str, object]:
+    """One symbol's state as plain JSON values (Decimals as strings, times ISO), for a key/value store."""
+    return msgspec.to_builtins(state)  # type: ignore[no-any-return]
+
+
+def symbol_from_builtins(value: object) -> SymbolState:
+    try:
+        return msgspec.convert(value, SymbolState, strict=True)
+    except msgspec.ValidationError as exc:
+        raise StateError(f"ShortSeller state is unreadable: {exc}") from None
 
 
 class ShortSellerState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -8,7 +8,16 @@ from decimal import Decimal as D
 import pytest
 
 from strategies.shortseller.signals import BarValues, DailyCrosses, ExitLevels, Regime
-from strategies.shortseller.state import EMPTY, ShortSellerState, StateError, SymbolState, TradePlan
+from strategies.shortseller.state import (
+    EMPTY,
+    PendingEntry,
+    ShortSellerState,
+    StateError,
+    SymbolState,
+    TradePlan,
+    symbol_from_builtins,
+    symbol_to_builtins,
+)
 
 T = datetime(2025, 5, 6, 10, 5, tzinfo=timezone.utc)
 LEVELS = ExitLevels(stop_loss=D("2538.89"), take_profit=D("2388.81"), trail_distance=D("50.02"),
@@ -25,9 +34,12 @@ def full_state() -> ShortSellerState:
         last_entry_at=T - timedelta(minutes=59),
         position=TradePlan(entry_time=T - timedelta(minutes=59), entry_price=D("2501.37"), entry_qty=D("0.69"),
                            levels=LEVELS, ladder_steps_done=1, adopted=True,
-                           entry_link_id="shortseller_001-entry-0a1b2c3d"),
+                           entry_link_id="shortseller_001-entry-0a1b2c3d", fees=D("0.949"),
+                           realized_pnl=D("7.5"), exit_reason="ladder"),
     )
-    sol = SymbolState(regime=Regime.INACTIVE, last_entry_at=T - timedelta(hours=3))
+    sol = SymbolState(regime=Regime.INACTIVE, last_entry_at=T - timedelta(hours=3),
+                      pending_entry=PendingEntry(link_id="shortseller_001-entry-1z", decided_at=T, qty=D("4.8"),
+                                                 levels=LEVELS))
     return ShortSellerState().with_symbol("ETHUSDT", eth).with_symbol("SOLUSDT", sol)
 
 
@@ -76,3 +88,16 @@ def test_unreadable_state_is_one_clear_error(raw: str, message: str) -> None:
 def test_records_refuse_local_times_when_built_in_code() -> None:
     with pytest.raises(ValueError, match="entry_time must be a UTC time"):
         TradePlan(entry_time=datetime(2025, 5, 6, 10, 0), entry_price=D(1), entry_qty=D(1), levels=LEVELS)
+
+
+def test_one_symbol_goes_through_plain_json_values_for_a_key_value_store() -> None:
+    for symbol in ("ETHUSDT", "SOLUSDT"):
+        st = full_state().symbol(symbol)
+        plain = json.loads(json.dumps(symbol_to_builtins(st)))
+        assert symbol_from_builtins(plain) == st
+    with pytest.raises(StateError, match=r"Invalid enum value 'X' - at `\$.regime`"):
+        symbol_from_builtins({"regime": "X"})
+    with pytest.raises(StateError, match="decided_at must be a UTC time"):
+        symbol_from_builtins({"pending_entry": {"link_id": "x", "decided_at": "2025-05-06T10:00:00", "qty": "1",
+                                                "levels": {"stop_loss": "2", "take_profit": "1", "trail_distance": "1",
+                                                           "trail_activation": None}}})
