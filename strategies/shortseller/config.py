@@ -12,18 +12,27 @@ import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 from shared.settings import ConfigError, fail_config
+from strategies.runtime.strategy import StrategyConfig
 
 BOT_ID = "shortseller_001"
 ENV_PREFIX = "SHORTSELLER_"
 # Variables with our prefix that other settings groups read (the bot's key pair).
 FOREIGN_VARS = frozenset({"SHORTSELLER_BYBIT_API_KEY", "SHORTSELLER_BYBIT_API_SECRET"})
-BYBIT_INTERVALS = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M")
-Interval = Literal["1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M"]
 
 # (stop_loss_pct, take_profit_pct, trail_distance_pct, trail_activation_pct), production values.
 DEFAULT_EXITS: dict[str, tuple[str, str, str, str]] = {
@@ -85,40 +94,121 @@ class SymbolRules(BaseModel):
         return self
 
 
-class ShortSellerConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class RulesError(ValueError):
+    """One symbol's rules are invalid: which symbol, which field (None: several), and why."""
+
+    def __init__(self, symbol: str, field: str | None, message: str, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{symbol} {field}: {message}" if field else f"{symbol}: {message}")
+        self.symbol, self.field, self.message, self.missing = symbol, field, message, missing
+
+
+def _interval(value: object) -> object:
+    """The runtime's interval names ("5m"); Bybit's ("5") are accepted too."""
+    if isinstance(value, str):
+        v = value.strip()
+        return BYBIT_TO_RUNTIME.get(v.upper(), v)
+    return value
+
+
+BYBIT_TO_RUNTIME = {"1": "1m", "5": "5m", "15": "15m", "30": "30m", "60": "1h", "240": "4h", "D": "1d"}
+Interval = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
+
+
+class ShortSellerConfig(StrategyConfig):
+    """The bot's settings. A rule field here applies to every symbol; `per_symbol` overrides it for
+    one symbol; the exit fields default to each symbol's own values (DEFAULT_EXITS) when None.
+    Constraints live in SymbolRules, checked for every symbol: `for_symbol` returns the result."""
 
     bot_id: str = BOT_ID
-    interval: Interval = "5"
-    rules: tuple[SymbolRules, ...]
+    symbols: tuple[str, ...] = tuple(DEFAULT_EXITS)
+    interval: Annotated[Interval, BeforeValidator(_interval)] = "5m"
+    ema_fast_len: int = 240
+    ema_slow_len: int = 600
+    require_ema_order: bool = False
+    daily_cross_cap: int = 12
+    cooldown_s: int = 3600
+    max_hold_s: int = 86400
+    regime_exit_grace_s: int = 3600
+    wallet_fraction_pct: Decimal = Decimal("7")
+    leverage: Decimal = Decimal("10")
+    stop_loss_pct: Decimal | None = None
+    take_profit_pct: Decimal | None = None
+    trail_distance_pct: Decimal | None = None
+    trail_activation_pct: Decimal | None = None
+    tp_ladder: tuple[LadderStep, ...] = ()
+    per_symbol: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # warm-up: bars after the EMA seed until its weight in the EMA is below this (the EMAs then no
+    # longer depend on where the history starts)
+    ema_settle_tol: Annotated[float, Field(gt=0, lt=1)] = 1e-6
+    _rules: tuple[SymbolRules, ...] = PrivateAttr(default=())
+
+    @field_validator("tp_ladder", mode="before")
+    @classmethod
+    def _ladder_text(cls, v: object) -> object:
+        """`1.5:50,2.5:25` (or its comma-split parts, as the backtest CLI passes a tuple)."""
+        if isinstance(v, str):
+            v = tuple(p for p in v.split(",") if p.strip())
+        if isinstance(v, (tuple, list)) and all(isinstance(x, str) for x in v):
+            steps = []
+            for part in v:
+                pieces = part.split(":")
+                if len(pieces) != 2:
+                    raise ValueError("each step is profit_pct:close_pct (e.g. 1.5:50,2.5:25)")
+                steps.append({"profit_pct": pieces[0].strip(), "close_pct": pieces[1].strip()})
+            return tuple(steps)
+        return v
 
     @model_validator(mode="after")
-    def _one_rule_set_per_symbol(self) -> ShortSellerConfig:
-        if not self.rules:
+    def _resolve(self) -> ShortSellerConfig:
+        if not self.symbols:
             raise ValueError("no symbols to trade")
-        symbols = [r.symbol for r in self.rules]
-        if len(set(symbols)) != len(symbols):
-            raise ValueError(f"a symbol is listed twice: {','.join(symbols)}")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ValueError(f"a symbol is listed twice: {','.join(self.symbols)}")
+        for symbol, fields in self.per_symbol.items():
+            if symbol not in self.symbols:
+                raise RulesError(symbol, None, f"has settings but is not traded (symbols {','.join(self.symbols)})")
+            unknown = sorted(set(fields) - set(SYMBOL_FIELDS))
+            if unknown:
+                raise RulesError(symbol, unknown[0], "not a per-symbol setting")
+        self._rules = tuple(self._symbol_rules(s) for s in self.symbols)
         return self
 
+    def _symbol_rules(self, symbol: str) -> SymbolRules:
+        values: dict[str, Any] = {"symbol": symbol}
+        if symbol in DEFAULT_EXITS:
+            values.update(zip(EXIT_FIELDS, (Decimal(v) for v in DEFAULT_EXITS[symbol]), strict=True))
+        values.update({f: getattr(self, f) for f in SYMBOL_FIELDS if getattr(self, f) is not None})
+        values.update(self.per_symbol.get(symbol, {}))
+        missing = [f for f in EXIT_FIELDS if f not in values]
+        if missing:
+            raise RulesError(symbol, None, f"unknown symbol (known: {', '.join(DEFAULT_EXITS)}); to trade it set "
+                                           f"its {', '.join(missing)}", tuple(missing))
+        try:
+            return SymbolRules.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False, include_input=False)[0]
+            field = str(err["loc"][0]) if err["loc"] else None
+            msg = str(err["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
+            raise RulesError(symbol, field, msg) from None
+
+    @computed_field  # type: ignore[prop-decorator]
     @property
-    def symbols(self) -> tuple[str, ...]:
-        return tuple(r.symbol for r in self.rules)
+    def rules(self) -> tuple[SymbolRules, ...]:
+        return self._rules
 
     def for_symbol(self, symbol: str) -> SymbolRules:
-        for r in self.rules:
+        for r in self._rules:
             if r.symbol == symbol:
                 return r
         raise KeyError(f"{symbol} is not traded by {self.bot_id}")
 
 
-GLOBAL_ONLY_FIELDS = ("symbols", "interval")
 SYMBOL_FIELDS = tuple(f for f in SymbolRules.model_fields if f != "symbol")
-DEFAULT_SYMBOLS = tuple(DEFAULT_EXITS)
+GLOBAL_ONLY_FIELDS = ("symbols", "interval")
 
 
 def default_config() -> ShortSellerConfig:
-    return parse_config({})
+    return ShortSellerConfig()
 
 
 def env_var(field: str, symbol: str | None = None) -> str:
@@ -184,7 +274,7 @@ def _symbols(env: Mapping[str, str]) -> tuple[str, ...]:
     var = env_var("symbols")
     raw = env.get(var)
     if raw is None:
-        return DEFAULT_SYMBOLS
+        return tuple(DEFAULT_EXITS)
     symbols = tuple(s.strip().upper() for s in raw.split(",") if s.strip())
     if not symbols:
         raise ConfigError(f"{var}={raw}: no symbols")
@@ -219,45 +309,47 @@ def _check_names(env: Mapping[str, str], symbols: tuple[str, ...]) -> None:
             raise ConfigError(f"{var}: {symbol} is not traded ({env_var('symbols')}={','.join(symbols)})")
 
 
-def _symbol_rules(env: Mapping[str, str], symbol: str) -> SymbolRules:
-    values: dict[str, object] = {"symbol": symbol}
-    source: dict[str, str] = {}
-    if symbol in DEFAULT_EXITS:
-        values.update({f: Decimal(v) for f, v in zip(EXIT_FIELDS, DEFAULT_EXITS[symbol], strict=True)})
-    for field in SYMBOL_FIELDS:
-        for var in (env_var(field, symbol), env_var(field)):
-            if var in env:
-                values[field] = _parse_value(field, var, env[var])
-                source[field] = var
-                break
-    missing = [f for f in EXIT_FIELDS if f not in values]
-    if missing:
-        raise ConfigError(
-            f"{env_var('symbols')}: unknown symbol {symbol} (known: {', '.join(DEFAULT_EXITS)}); to trade it "
-            f"set {', '.join(env_var(f, symbol) for f in missing)}")
-    try:
-        return SymbolRules(**values)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False, include_input=False)[0]
-        field = str(err["loc"][0]) if err["loc"] else ""
-        msg = str(err["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
-        if field in source:
-            raise ConfigError(f"{source[field]}={env[source[field]]}: {msg}") from None
-        if field:
-            raise ConfigError(f"{symbol} {field}: {msg}") from None
-        raise ConfigError(f"{symbol}: {msg} (variables {env_var('*', symbol)} or {env_var('*')})") from None
-
-
 def parse_config(env: Mapping[str, str]) -> ShortSellerConfig:
     """The configuration from environment-like variables (others are ignored); ConfigError otherwise."""
     ours = _set(env)
     symbols = _symbols(ours)
     _check_names(ours, symbols)
-    interval_var = env_var("interval")
-    interval = ours.get(interval_var, "5").strip().upper()
-    if interval not in BYBIT_INTERVALS:
-        raise ConfigError(f"{interval_var}={ours[interval_var]}: not a Bybit interval ({', '.join(BYBIT_INTERVALS)})")
-    return ShortSellerConfig(interval=interval, rules=tuple(_symbol_rules(ours, s) for s in symbols))
+    data: dict[str, Any] = {"symbols": symbols}
+    per_symbol: dict[str, dict[str, Any]] = {}
+    for var, raw in sorted(ours.items()):
+        field = var[len(ENV_PREFIX):].lower()
+        if var in FOREIGN_VARS or field == "symbols":
+            continue
+        if field == "interval":
+            data[field] = raw
+        elif field in SYMBOL_FIELDS:
+            data[field] = _parse_value(field, var, raw)
+        else:
+            symbol, field = _split_override(var)  # type: ignore[misc]  # _check_names vouched for it
+            per_symbol.setdefault(symbol, {})[field] = _parse_value(field, var, raw)
+    data["per_symbol"] = per_symbol
+    try:
+        return ShortSellerConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_env_line(exc, ours)) from None
+
+
+def _env_line(exc: ValidationError, env: Mapping[str, str]) -> str:
+    err = exc.errors(include_url=False, include_input=False)[0]
+    msg = str(err["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
+    cause = err.get("ctx", {}).get("error")
+    if not isinstance(cause, RulesError):
+        var = env_var(str(err["loc"][0])) if err["loc"] else ENV_PREFIX + "*"
+        return f"{var}={env[var]}: {msg}" if var in env else f"{var}: {msg}"
+    sym = cause.symbol
+    if cause.missing:
+        return (f"{env_var('symbols')}: unknown symbol {sym} (known: {', '.join(DEFAULT_EXITS)}); to trade it "
+                f"set {', '.join(env_var(f, sym) for f in cause.missing)}")
+    if cause.field is not None:
+        for var in (env_var(cause.field, sym), env_var(cause.field)):
+            if var in env:
+                return f"{var}={env[var]}: {cause.message}"
+    return f"{sym}: {cause.message} (variables {env_var('*', sym)} or {env_var('*')})"
 
 
 def config_error(env: Mapping[str, str]) -> str | None:

@@ -1,6 +1,7 @@
 """ShortSeller's configuration: the defaults of strategies.md, environment overrides, one-line errors."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -8,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from pydantic import ValidationError
+
 from strategies.shortseller.config import (
     GLOBAL_ONLY_FIELDS,
     SYMBOL_FIELDS,
     LadderStep,
+    ShortSellerConfig,
     config_error,
     default_config,
     env_var,
@@ -25,7 +29,7 @@ def test_defaults_are_the_production_values_of_strategies_md() -> None:
     cfg = default_config()
     assert cfg.bot_id == "shortseller_001"
     assert cfg.symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-    assert cfg.interval == "5"
+    assert cfg.interval == "5m"
     exits = {s: tuple(getattr(cfg.for_symbol(s), f) for f in
                       ("stop_loss_pct", "take_profit_pct", "trail_distance_pct", "trail_activation_pct"))
              for s in cfg.symbols}
@@ -63,9 +67,11 @@ def test_a_symbol_override_wins_over_a_global_one_which_wins_over_the_default() 
 
 
 def test_symbols_and_interval_are_read() -> None:
-    cfg = parse_config({"SHORTSELLER_SYMBOLS": " ethusdt,BTCUSDT ", "SHORTSELLER_INTERVAL": "15"})
+    cfg = parse_config({"SHORTSELLER_SYMBOLS": " ethusdt,BTCUSDT ", "SHORTSELLER_INTERVAL": "15m"})
     assert cfg.symbols == ("ETHUSDT", "BTCUSDT")
-    assert cfg.interval == "15"
+    assert cfg.interval == "15m"
+    # Bybit's names (as LISTENER_KLINE_INTERVAL) are read as the runtime's
+    assert [parse_config({"SHORTSELLER_INTERVAL": v}).interval for v in ("5", "60", "D")] == ["5m", "1h", "1d"]
     with pytest.raises(KeyError):
         cfg.for_symbol("SOLUSDT")
 
@@ -104,7 +110,7 @@ def test_another_symbol_is_traded_once_its_exits_are_given() -> None:
     ({"SHORTSELLER_STOPLOSS_PCT": "2"}, "SHORTSELLER_STOPLOSS_PCT: unknown ShortSeller setting (see .env.example)"),
     ({"SHORTSELLER_BTCUSDT_INTERVAL": "15"}, "SHORTSELLER_BTCUSDT_INTERVAL: unknown ShortSeller setting (see .env.example)"),
     ({"SHORTSELLER_INTERVAL": "7"},
-     "SHORTSELLER_INTERVAL=7: not a Bybit interval (1, 3, 5, 15, 30, 60, 120, 240, 360, 720, D, W, M)"),
+     "SHORTSELLER_INTERVAL=7: must be '1m', '5m', '15m', '30m', '1h', '4h' or '1d'"),
     ({"SHORTSELLER_EMA_FAST_LEN": "600"},
      "BTCUSDT: ema_fast_len (600) must be below ema_slow_len (600) (variables SHORTSELLER_BTCUSDT_* or SHORTSELLER_*)"),
     ({"SHORTSELLER_LEVERAGE": "100"},
@@ -158,3 +164,29 @@ def test_load_config_reads_the_dotenv_file_under_the_environment(tmp_path: Path)
         capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["600", "3"]
+
+
+def test_the_config_takes_the_backtest_clis_key_value_settings() -> None:
+    """`--set stop_loss_pct=2 --set tp_ladder=1:50,2:25` reach the model as strings (tuples split on commas)."""
+    cfg = ShortSellerConfig.model_validate({"symbols": ("ETHUSDT", "SOLUSDT"), "stop_loss_pct": "2",
+                                            "tp_ladder": ("1:50", "2:25"), "cooldown_s": "600"})
+    eth = cfg.for_symbol("ETHUSDT")
+    assert (eth.stop_loss_pct, eth.take_profit_pct, eth.cooldown_s) == (Decimal(2), Decimal("4.5"), 600)
+    assert eth.tp_ladder == (LadderStep(profit_pct=Decimal(1), close_pct=Decimal(50)),
+                             LadderStep(profit_pct=Decimal(2), close_pct=Decimal(25)))
+    assert [r.symbol for r in cfg.rules] == ["ETHUSDT", "SOLUSDT"]
+    assert cfg.model_dump()["rules"][1]["take_profit_pct"] == Decimal("6.0")  # reports show resolved rules
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"stop_loss_pct": "-1"}, "BTCUSDT stop_loss_pct: must be greater than 0"),
+    ({"symbols": ("XRPUSDT",)}, "XRPUSDT: unknown symbol (known: BTCUSDT, ETHUSDT, SOLUSDT)"),
+    ({"per_symbol": {"XRPUSDT": {"stop_loss_pct": 1}}}, "XRPUSDT: has settings but is not traded"),
+    ({"per_symbol": {"BTCUSDT": {"interval": "1h"}}}, "BTCUSDT interval: not a per-symbol setting"),
+    ({"symbols": ()}, "no symbols to trade"),
+    ({"tp_ladder": "1.5"}, "each step is profit_pct:close_pct"),
+    ({"stoploss": "1"}, "Extra inputs are not permitted"),
+])
+def test_bad_settings_given_to_the_model_are_refused(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        ShortSellerConfig.model_validate(data)
