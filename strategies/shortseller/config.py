@@ -137,9 +137,9 @@ class ShortSellerConfig(StrategyConfig):
     trail_activation_pct: Decimal | None = None
     tp_ladder: tuple[LadderStep, ...] = ()
     per_symbol: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    # warm-up: bars after the EMA seed until its weight in the EMA is below this (the EMAs then no
-    # longer depend on where the history starts)
-    ema_settle_tol: Annotated[float, Field(gt=0, lt=1)] = 1e-6
+    # warm-up: bars after the EMA seed until its weight in the EMA is below this (1e-9: ~6,200 bars
+    # for EMA 600, 21.5 days of 5m; the EMAs then no longer depend on where the history starts)
+    ema_settle_tol: Annotated[float, Field(gt=0, lt=1)] = 1e-9
     _rules: tuple[SymbolRules, ...] = PrivateAttr(default=())
 
     @field_validator("tp_ladder", mode="before")

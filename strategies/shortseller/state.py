@@ -37,9 +37,11 @@ class TradePlan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fees: Decimal = Decimal(0)  # paid on this trade's fills so far
     realized_pnl: Decimal = Decimal(0)  # gross, on the quantity closed so far
     exit_reason: str | None = None  # of the first fill that reduced the position
+    last_exit_at: datetime | None = None  # time of the latest fill that reduced it
 
     def __post_init__(self) -> None:
         _require_utc("entry_time", self.entry_time)
+        _require_utc("last_exit_at", self.last_exit_at)
         if self.entry_price <= 0 or self.entry_qty <= 0:
             raise ValueError("entry_price and entry_qty must be positive")
         if self.ladder_steps_done < 0:
