@@ -119,8 +119,10 @@ class ShortSeller(Strategy[ShortSellerConfig]):
             return
         r = self.config.for_symbol(sym)
         now = at(bar.close_ms)
-        cur = BarValues(close=to_decimal(bar.close), ema_fast=to_decimal(fast), ema_slow=to_decimal(slow))
         st = self._load(ctx, sym)
+        if st.last_bar_at is not None and now <= st.last_bar_at:
+            return  # decided already (bars arrive at least once; a restart may repeat the last one)
+        cur = BarValues(close=to_decimal(bar.close), ema_fast=to_decimal(fast), ema_slow=to_decimal(slow))
         prev = st.last_bar if st.last_bar_at == at(bar.start_ms) else self._previous_from_feed(ctx, bar)
         reg = regime(cur.close, cur.ema_fast, cur.ema_slow, r.require_ema_order)
         crossed = crossed_emas(prev, cur)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 import pandas as pd
@@ -137,3 +137,27 @@ def test_events_for_the_telegram_bot(result: BacktestResult) -> None:
             changes[n.data["symbol"]].append(n.data["regime"])
     for sym, seq in changes.items():
         assert len(seq) > 5 and all(a != b for a, b in zip(seq, seq[1:])), sym  # they alternate
+
+
+def test_the_take_profit_ladder_closes_its_share_once_reached() -> None:
+    """`--set tp_ladder=1:50`: half of the entry quantity is closed reduce-only at the next open after
+    the first close 1 % in profit; the rest goes to the exchange-side exits or the bot-side rules."""
+    result = run(RunSpec("shortseller", ("ETHUSDT",), FROM, TO, settings=(("tp_ladder", "1:50"),)))
+    assert result.errors == 0
+    step = sim_instruments()["ETHUSDT"].qty_step
+    entries = {f.order_link_id: f for f in result.fills if f.reason == "entry"}
+    ladder = [f for f in result.fills if f.reason == "ladder"]
+    assert len(ladder) > 3
+    closes = pd.Series(dict(zip(*_closes("ETHUSDT"))))
+    for f in ladder:
+        entry = max((e for e in entries.values() if e.time_ms < f.time_ms), key=lambda e: e.time_ms)
+        assert f.side == "Buy" and f.qty == (entry.qty / 2 / step).to_integral_value(ROUND_FLOOR) * step
+        decided = closes[f.time_ms]  # the close of the bar that ended when the order filled
+        assert (entry.price - Decimal(repr(float(decided)))) / entry.price * 100 >= 1
+    for t in result.trades:
+        assert t.exit_reason != "ladder" or t.qty < 2 * step  # the ladder only closes all of a tiny position
+
+
+def _closes(symbol: str) -> tuple[list[int], list[float]]:
+    c = load_window((symbol,), "5m", FROM, TO, 0)[symbol]
+    return c.close_ms.tolist(), c.close.tolist()
