@@ -21,6 +21,7 @@ from strategies.runtime.context import Context, to_decimal
 from strategies.runtime.feeds import Subscription, ema
 from strategies.runtime.indicators.warmup import ema_settle_bars
 from strategies.runtime.model import Bar, Fill, Position, Rejection
+from strategies.runtime.risk.config import RiskConfig
 from strategies.runtime.strategy import Strategy
 from strategies.runtime.timers import Timer, daily
 from strategies.shortseller.config import ShortSellerConfig, SymbolRules
@@ -78,6 +79,11 @@ class ShortSeller(Strategy[ShortSellerConfig]):
             subs.append(Subscription(r.symbol, self.config.interval, history=history,
                                      indicators=(("ema_fast", ema(r.ema_fast_len)), ("ema_slow", ema(r.ema_slow_len)))))
         return subs
+
+    def risk_config(self) -> RiskConfig | None:
+        """The runtime's backstops for what the rules already ensure: one position per symbol, the
+        configured leverage. ShortSeller has no equity guards (../shared/strategies.md)."""
+        return RiskConfig(one_position_per_symbol=True, max_leverage=max(r.leverage for r in self.config.rules))
 
     def timers(self) -> Sequence[Timer]:
         return [daily(f"summary {t}", t) for t in SUMMARY_TIMES]

@@ -27,6 +27,7 @@ BAR_MS = 300_000
 class Account:
     positions: dict[str, Position] = field(default_factory=dict)
     wallet: D = D(10000)
+    feed: Feed | None = None  # last prices are the last closes pushed to it
 
     def position(self, symbol: str) -> Position:
         return self.positions.get(symbol, Position(symbol))
@@ -39,6 +40,10 @@ class Account:
 
     def open_orders(self, symbol: str | None = None) -> list[PlaceOrder]:
         return []
+
+    def last_price(self, symbol: str) -> D:
+        assert self.feed is not None
+        return D(repr(self.feed.bars[(symbol, "5m")][-1].close))
 
 
 @dataclass
@@ -58,14 +63,15 @@ class Feed:
     def history(self, key: tuple[str, str]) -> list[Bar]:
         return self.bars.get(key, [])
 
-    def value(self, key: tuple[str, str], name: str, ago: int = 0) -> float:
-        vals = self.values.get(key, {}).get(name, [])
+    def value(self, symbol: str, interval: str, name: str, ago: int = 0) -> float:
+        vals = self.values.get((symbol, interval), {}).get(name, [])
         return vals[-1 - ago] if ago < len(vals) else float("nan")
 
 
 def make(positions: dict[str, Position] | None = None, state: dict[str, object] | None = None
          ) -> tuple[Runtime, Context, Feed]:
-    feed, account = Feed(), Account(positions or {})
+    feed = Feed()
+    account = Account(positions or {}, feed=feed)
     strategy = ShortSeller(ShortSeller.config_class())
     ctx = Context("shortseller_001", feed, account, sim_instruments(), StrategyState(state or {}))
     return Runtime(strategy, ctx), ctx, feed
