@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -54,10 +54,12 @@ from strategies.shortseller.state import (
 log = structlog.get_logger()
 SUMMARY_TIMES = ("00:00", "08:00", "14:30")
 ZERO = Decimal(0)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+    """Epoch milliseconds as an aware UTC datetime, exactly (no float seconds)."""
+    return EPOCH + timedelta(milliseconds=ms)
 
 
 def state_key(symbol: str) -> str:
