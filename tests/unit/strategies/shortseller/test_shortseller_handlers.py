@@ -14,6 +14,7 @@ from strategies.runtime.model import Bar, Position, Rejection
 from strategies.runtime.orders import PlaceOrder, SetLeverage, TradingStop
 from strategies.runtime.runtime import Runtime
 from strategies.runtime.state import StrategyState
+from strategies.shortseller.config import parse_config
 from strategies.shortseller.signals import ExitLevels
 from strategies.shortseller.state import PendingEntry, SymbolState, TradePlan, symbol_from_builtins, symbol_to_builtins
 from strategies.shortseller.strategy import ShortSeller
@@ -68,11 +69,11 @@ class Feed:
         return vals[-1 - ago] if ago < len(vals) else float("nan")
 
 
-def make(positions: dict[str, Position] | None = None, state: dict[str, object] | None = None
-         ) -> tuple[Runtime, Context, Feed]:
+def make(positions: dict[str, Position] | None = None, state: dict[str, object] | None = None,
+         env: dict[str, str] | None = None) -> tuple[Runtime, Context, Feed]:
     feed = Feed()
     account = Account(positions or {}, feed=feed)
-    strategy = ShortSeller(ShortSeller.config_class())
+    strategy = ShortSeller(parse_config(env or {}))
     ctx = Context("shortseller_001", feed, account, sim_instruments(), StrategyState(state or {}))
     return Runtime(strategy, ctx), ctx, feed
 
@@ -180,3 +181,14 @@ def test_a_bar_delivered_twice_is_decided_once() -> None:
     before = sym_state(ctx, "BTCUSDT")
     rt.bar(feed.bars[("BTCUSDT", "5m")][-1])
     assert rt.drain() == [] and sym_state(ctx, "BTCUSDT") == before
+
+
+def test_the_environments_per_symbol_settings_reach_the_orders() -> None:
+    env = {"SHORTSELLER_SOLUSDT_STOP_LOSS_PCT": "2", "SHORTSELLER_TAKE_PROFIT_PCT": "5",
+           "SHORTSELLER_WALLET_FRACTION_PCT": "3.5"}
+    rt, ctx, feed = make(env=env)
+    rt.start(MS - BAR_MS)
+    rt.drain()
+    (o,) = cross_bars(rt, feed, "SOLUSDT")
+    # 10,000 x 3.5 % x 10 = 3,500 USDT at 99 -> 35.3 SOL; stop 99 x 1.02, target 99 x 0.95
+    assert (o.qty, o.stop_loss, o.take_profit) == (D("35.3"), D("100.980"), D("94.050"))
