@@ -153,6 +153,7 @@ class Backtest:
                 if ctx.halted_all or (ctx.halted and bar.symbol in ctx.halted):
                     continue
                 ctx.now_ms = T
+                ctx.cause = "on_bar"
                 mark = len(decisions)
                 try:  # Runtime.bar, inlined: the hot path of every backtest
                     on_bar(ctx, bar)

@@ -69,6 +69,7 @@ class Context:
         self.value = feed.value  # type: ignore[method-assign]
         self.risk: RiskGate | None = None
         self.now_ms = 0
+        self.cause = ""  # the handler running now (set by the Runtime), recorded on each decision
         self.paused = False
         self.halted: set[str] = set()
         self.halted_all = False
@@ -182,7 +183,7 @@ class Context:
         self.notices.append(Notice(self.now_ms, kind, data))
 
     def _decide(self, intent: Intent) -> None:
-        self.decisions.append(Decision(self.now_ms, intent))
+        self.decisions.append(Decision(self.now_ms, intent, self.cause))
 
     def _place(self, symbol: str, side: str, qty: Decimal, reason: str, order_type: str, price: Decimal | None,
                reduce_only: bool, tif: str, stop_loss: Decimal | float, take_profit: Decimal | float) -> str | None:

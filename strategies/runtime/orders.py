@@ -7,7 +7,7 @@ state before the order is sent, so a restarted bot never reuses an id.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from strategies.runtime.model import ZERO
@@ -99,7 +99,9 @@ Intent = PlaceOrder | TradingStop | CancelOrder | CancelAll | SetLeverage
 
 @dataclass(frozen=True)
 class Decision:
-    """An intent with the time it was decided (the look-ahead guard compares these)."""
+    """An intent with the time it was decided (the look-ahead guard compares these) and the handler
+    that decided it (`on_bar`, `on_fill`, ...; not part of equality)."""
 
     time_ms: int
     intent: Intent
+    cause: str = field(default="", compare=False)

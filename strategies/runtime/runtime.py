@@ -45,6 +45,7 @@ class Runtime:
         """Equity guards, once per instant before the strategy decides (no-op without guards)."""
         if self.ctx.risk is not None:
             self.ctx.now_ms = now_ms
+            self.ctx.cause = "guard"
             self.ctx.risk.tick(self.ctx)
             self.ctx.state.commit()
 
@@ -94,6 +95,7 @@ class Runtime:
         """Obeyed by the runtime itself (even when the strategy is broken), then told to the strategy."""
         ctx = self.ctx
         ctx.now_ms = now_ms
+        ctx.cause = "control"
         if command is Control.PAUSE:
             ctx.paused = True
         elif command is Control.RESUME:
@@ -119,6 +121,7 @@ class Runtime:
     # --- containment --------------------------------------------------------------------------
     def _call(self, symbol: str | None, handler: Callable[..., None], *args: Any, halt: bool = True) -> None:
         mark = len(self.ctx.decisions)
+        self.ctx.cause = handler.__name__
         try:
             handler(*args)
         except Exception as exc:  # a bot's bug must not take the process (or other symbols) down

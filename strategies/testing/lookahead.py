@@ -1,7 +1,8 @@
 """Look-ahead guard for every strategy's tests.
 
 1. Cuts: run the strategy on the history cut at candle K and on the full history; every decision
-   (order intent with the time it was decided) up to K's close must be identical. Checked for every
+   (order intent with the time it was decided) up to K's close must be identical (what fills at
+   the next open decide at K's close time is compared at later cuts). Checked for every
    K in a window, not only the candles where something traded, because a peek at the future can as
    well suppress a trade as create one.
 2. Warm-up: decisions over a window are identical whether the history starts one warm-up before it
@@ -25,6 +26,10 @@ from strategies.runtime.orders import Decision
 from strategies.runtime.strategy import Strategy
 
 MakeStrategy = Callable[[], Strategy[Any]]
+# Handlers of events that happen after a candle's close: a market order decided on the close fills at
+# the next candle's open, which has the close's timestamp. A run cut at T has no next candle, so what
+# these decide at exactly T is compared at the later cuts instead.
+AFTER_CLOSE_CAUSES = frozenset({"on_fill", "on_position", "on_rejected"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,10 @@ def _first_difference(a: Sequence[Decision], b: Sequence[Decision]) -> int | Non
     return None
 
 
+def _known_at(d: Decision, cut: int) -> bool:
+    return d.time_ms < cut or (d.time_ms == cut and d.cause not in AFTER_CLOSE_CAUSES)
+
+
 def check_cuts(make: MakeStrategy, candles: Mapping[str, Candles], start_ms: int, cuts: Sequence[int],
                settings: RunSettings = RunSettings()) -> list[Mismatch]:
     """`cuts` are candle close times; the run cut at T sees only candles that opened before T."""
@@ -64,8 +73,8 @@ def check_cuts(make: MakeStrategy, candles: Mapping[str, Candles], start_ms: int
     out = []
     for cut in cuts:
         short = {s: c.select(None, cut) for s, c in candles.items()}
-        got = [d for d in decisions(make, short, start_ms, settings) if d.time_ms <= cut]
-        want = [d for d in full if d.time_ms <= cut]
+        got = [d for d in decisions(make, short, start_ms, settings) if _known_at(d, cut)]
+        want = [d for d in full if _known_at(d, cut)]
         i = _first_difference(want, got)
         if i is not None:
             out.append(Mismatch("cut", cut, i, want[i] if i < len(want) else None, got[i] if i < len(got) else None))
