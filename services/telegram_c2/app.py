@@ -60,7 +60,10 @@ def build_application(token: str, base_url: str, deps: Deps) -> Application:  # 
     file_url = base_url[: -len("/bot")] + "/file/bot" if base_url.endswith("/bot") else base_url
     app = Application.builder().token(token).base_url(base_url).base_file_url(file_url).build()
     app.bot_data[DEPS_KEY] = deps
-    app.add_handler(TypeHandler(Update, make_gate(deps.access, deps.control)), group=-1)
+    app.add_handler(TypeHandler(Update, make_gate(deps.access, deps.refuser)), group=-1)
+    for fn in (*CONTROL_COMMANDS.values(), control.flatten_button):
+        if not getattr(fn, "admin_only", False):
+            raise RuntimeError(f"control handler {fn.__name__} does not check the role itself")
     for name, fn in {**READ_COMMANDS, **CONTROL_COMMANDS}.items():
         app.add_handler(CommandHandler(name, fn))
     app.add_handler(CallbackQueryHandler(control.flatten_button, pattern=r"^flatten:"))

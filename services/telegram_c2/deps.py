@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from telegram.ext import ContextTypes
 
-from services.telegram_c2.auth import Access
+from services.telegram_c2.auth import Access, Refuser
 from services.telegram_c2.config import C2Settings
 from shared.queries.control import Control
 from shared.queries.reports import Reports
@@ -28,6 +28,10 @@ class Deps:
     access: Access
     settings: C2Settings
     pending: dict[str, PendingFlatten] = field(default_factory=dict)
+    refuser: Refuser = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refuser = Refuser(self.control)
 
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:

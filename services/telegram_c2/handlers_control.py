@@ -1,4 +1,5 @@
-"""Control commands: admins only (enforced by the gate in auth.py). Each one is audited."""
+"""Control commands: admins only (refused by the gate in auth.py, and again here by `admin_only`).
+Each one is audited."""
 from __future__ import annotations
 
 import secrets
@@ -10,6 +11,7 @@ from telegram.ext import ContextTypes
 from services.telegram_c2.args import BadInput, check_args, parse_bot
 from services.telegram_c2.deps import PendingFlatten, deps
 from services.telegram_c2.formatting import format_control
+from services.telegram_c2.guard import admin_only
 from shared.bots import BOTS
 
 FLATTEN = "flatten"
@@ -50,14 +52,17 @@ async def _set_status(update: Update, context: ContextTypes.DEFAULT_TYPE, comman
     await update.effective_message.reply_text(format_control(result))
 
 
+@admin_only
 async def pause(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _set_status(update, context, "pause", "paused")
 
 
+@admin_only
 async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _set_status(update, context, "resume", "active")
 
 
+@admin_only
 async def flatten(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     raw = " ".join(context.args or [])
     try:
@@ -87,6 +92,7 @@ async def flatten(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         f"(expires in {d.settings.confirm_ttl_s:.0f}s)", reply_markup=keyboard)
 
 
+@admin_only
 async def flatten_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None
