@@ -16,7 +16,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from shared.queries.control import Control
 
 log = structlog.get_logger()
-CONTROL_COMMANDS = frozenset({"pause", "resume", "flatten"})
+CONTROL_COMMANDS = frozenset({"pause", "resume", "flatten", "killswitch"})
 ADMINS_ONLY = "Not allowed: control commands are for admins only."
 ADMINS_ONLY_BUTTON = "Admins only."
 AUDIT_DENIED_PER_MINUTE = 10  # per user: a flood of refused attempts must not flood the database

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
@@ -15,6 +16,9 @@ from redis.asyncio import Redis
 from shared.bots import BOTS
 from shared.queries.flatten import Flattener, FlattenOutcome
 from shared.queries.results import ControlResult
+
+if TYPE_CHECKING:
+    from shared.queries.killswitch import KillReport
 
 CONTROL_CHANNEL = "control_channel"
 MAX_AUDIT_TEXT = 200
@@ -65,6 +69,12 @@ class Control:
                                  "no API key for this bot in C2: the bot itself must close")
         outcome = await self._flattener.flatten(bot_id)
         return ControlResult("flatten", (bot_id,), "error" if outcome.errors else "paused", describe(outcome))
+
+    async def kill_switch(self, by: str) -> KillReport:
+        """Pause every bot, then flatten each on the exchange with its own key (see killswitch.py)."""
+        from shared.queries.killswitch import kill_switch  # it builds on this class
+
+        return await kill_switch(self, self._flattener or Flattener({}), by)
 
     async def audit(self, *, user_id: int, username: str | None, role: str, command: str, args: str,
                     result: str, detail: str | None = None) -> None:

@@ -3,6 +3,7 @@ a run still going when a later one finishes is reported when it finishes, also a
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -63,6 +64,12 @@ async def test_a_run_still_going_across_a_restart_is_reported_once(c2: C2Harness
     fast = start_run(c2, "momentum_001")
     finish_run(c2, fast, 1)
     await c2.api.wait_for("sendMessage", lambda c: c.text.startswith("ALERT: reconciler found 1 missing fills for momentum_001"))
+    # Alerts are at least once: one sent but not yet recorded would be sent again after a restart.
+    deadline = asyncio.get_running_loop().time() + 15
+    while fast not in json.loads(c2.owner_sql(
+            "SELECT detail FROM trading.alert_state WHERE alert_key = 'reconciler:last_run_id'")[0][0])["reported"]:
+        assert asyncio.get_running_loop().time() < deadline, "the report was never recorded"
+        await asyncio.sleep(0.05)
     await c2.service.stop()
     restarted = C2Service(c2.service.telegram, c2.stack.db, c2.stack.redis, c2.service.settings,
                           flattener=c2.service.flattener)

@@ -1,0 +1,48 @@
+"""The kill switch: pause every bot, then cancel every open order and close every position of every
+bot (reduce-only market orders under each bot's own key, as /flatten does), then say what is left.
+It stops nothing else (the listener, trade_sync and C2 keep running, so the closing fills are
+recorded and reported)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shared.bots import BOTS
+from shared.queries.flatten import Flattener, FlattenOutcome, Leftovers
+
+if TYPE_CHECKING:
+    from shared.queries.control import Control
+
+
+@dataclass(frozen=True)
+class KillOutcome:
+    bot_id: str
+    flattened: FlattenOutcome | None  # None: C2 holds no key for this bot
+    left: Leftovers | None
+
+    @property
+    def clean(self) -> bool:
+        return (self.flattened is not None and not self.flattened.errors and self.left is not None
+                and self.left.error is None and not self.left.positions and self.left.open_orders == 0)
+
+
+@dataclass(frozen=True)
+class KillReport:
+    paused: tuple[str, ...]
+    bots: tuple[KillOutcome, ...]
+
+    @property
+    def clean(self) -> bool:
+        return all(b.clean for b in self.bots)
+
+
+async def kill_switch(control: Control, flattener: Flattener, by: str) -> KillReport:
+    paused = (await control.set_status(tuple(BOTS), "paused", by)).bots
+    outcomes = []
+    for bot_id in BOTS:
+        if not flattener.can_flatten(bot_id):
+            outcomes.append(KillOutcome(bot_id, None, None))
+            continue
+        flattened = await flattener.flatten(bot_id)
+        outcomes.append(KillOutcome(bot_id, flattened, await flattener.leftovers(bot_id)))
+    return KillReport(paused, tuple(outcomes))
