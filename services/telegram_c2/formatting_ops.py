@@ -75,10 +75,11 @@ def format_sitrep(r: Sitrep) -> str:
     return "\n".join(lines)
 
 
-def _kill_line(b: KillOutcome) -> str:
+def _kill_line(b: KillOutcome, paused: bool) -> str:
+    state = "paused" if paused else "NOT paused"
     if b.flattened is None:
-        return f"{b.bot_id}: paused; NOT flattened (C2 holds no API key for it)"
-    parts = [f"{b.bot_id}: paused, {b.flattened.cancelled_orders} order(s) cancelled, "
+        return f"{b.bot_id}: {state}; NOT flattened (C2 holds no API key for it)"
+    parts = [f"{b.bot_id}: {state}, {b.flattened.cancelled_orders} order(s) cancelled, "
              f"{len(b.flattened.closed)} position(s) closed"]
     if b.flattened.errors:
         parts.append("FAILED: " + "; ".join(b.flattened.errors)[:200])
@@ -93,5 +94,8 @@ def _kill_line(b: KillOutcome) -> str:
 
 def format_kill(r: KillReport) -> str:
     head = ("Kill switch done: every bot paused, nothing left open." if r.clean
-            else "Kill switch done, but NOT everything is closed:")
-    return "\n".join([head] + [_kill_line(b) for b in r.bots])
+            else "Kill switch done, but NOT everything is closed or paused:")
+    lines = [head] + [_kill_line(b, b.bot_id in r.paused) for b in r.bots]
+    if r.pause_error:
+        lines.append(f"The pause failed ({r.pause_error}): send /pause all when the database and Redis are back.")
+    return "\n".join(lines)

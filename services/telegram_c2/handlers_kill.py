@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 
+import structlog
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
@@ -14,6 +15,7 @@ from services.telegram_c2.formatting_ops import format_kill
 from services.telegram_c2.guard import admin_only
 from services.telegram_c2.handlers_control import audit, who
 
+log = structlog.get_logger()
 KILL = "killswitch"
 ASK_DATA = f"{KILL}:ask"
 
@@ -73,9 +75,18 @@ async def kill_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await query.answer("Kill switch engaged.")
     try:
         report = await d.control.kill_switch(who(update))
-    except Exception as exc:
-        await audit(update, context, KILL, "", "error", type(exc).__name__)
-        raise
+    except Exception as exc:  # the button is answered already: say it in the message itself
+        log.error("killswitch_failed", error=type(exc).__name__, detail=str(exc)[:300])
+        await query.edit_message_text("Kill switch FAILED before it finished. Check /sitrep and /positions, "
+                                      "then try again.")
+        try:
+            await audit(update, context, KILL, "", "error", type(exc).__name__)
+        except Exception as audit_exc:  # noqa: BLE001 - the database may be what failed
+            log.error("audit_write_failed", error=type(audit_exc).__name__)
+        return
     text = format_kill(report)
-    await audit(update, context, KILL, "", "ok" if report.clean else "incomplete", text)
     await query.edit_message_text(text[:4096])
+    try:
+        await audit(update, context, KILL, "", "ok" if report.clean else "incomplete", text)
+    except Exception as exc:  # noqa: BLE001 - what was done is already on screen
+        log.error("audit_write_failed", error=type(exc).__name__)

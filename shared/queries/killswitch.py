@@ -30,14 +30,21 @@ class KillOutcome:
 class KillReport:
     paused: tuple[str, ...]
     bots: tuple[KillOutcome, ...]
+    pause_error: str | None = None  # the pause could not be recorded (the closing went ahead anyway)
 
     @property
     def clean(self) -> bool:
-        return all(b.clean for b in self.bots)
+        return self.pause_error is None and all(b.clean for b in self.bots)
 
 
 async def kill_switch(control: Control, flattener: Flattener, by: str) -> KillReport:
-    paused = (await control.set_status(tuple(BOTS), "paused", by)).bots
+    """A failed pause (database or Redis down) does not stop the closing: the exchange is what matters."""
+    paused: tuple[str, ...] = ()
+    pause_error = None
+    try:
+        paused = (await control.set_status(tuple(BOTS), "paused", by)).bots
+    except Exception as exc:  # noqa: BLE001 - reported, and the positions are still closed
+        pause_error = f"{type(exc).__name__}: {str(exc)[:150]}"
     outcomes = []
     for bot_id in BOTS:
         if not flattener.can_flatten(bot_id):
@@ -45,4 +52,4 @@ async def kill_switch(control: Control, flattener: Flattener, by: str) -> KillRe
             continue
         flattened = await flattener.flatten(bot_id)
         outcomes.append(KillOutcome(bot_id, flattened, await flattener.leftovers(bot_id)))
-    return KillReport(paused, tuple(outcomes))
+    return KillReport(paused, tuple(outcomes), pause_error)

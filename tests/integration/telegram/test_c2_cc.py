@@ -88,3 +88,18 @@ async def test_buttons_refuse_on_their_own_without_the_gate(c2: C2Harness) -> No
     await c2.ask(ADMIN, "/help")
     assert set(statuses(c2).values()) == {"active"}
     assert c2.api.calls_to("sendMessage", STRANGER) == []
+
+
+async def test_the_kill_switch_button_asks_first_and_can_be_cancelled(c2: C2Harness) -> None:
+    menu = await c2.ask(ADMIN, "/cc")
+    ask = await press(c2, ADMIN, menu, "killswitch:ask", "sendMessage")
+    assert ask.text.startswith("KILL SWITCH: pause every bot")
+    yes, no = (b["callback_data"] for b in ask.params["reply_markup"]["inline_keyboard"][0])
+    cancelled = await press(c2, ADMIN, ask, no, "editMessageText")
+    assert cancelled.text == "Kill switch cancelled."
+    again = await press(c2, ADMIN, ask, yes, "answerCallbackQuery")
+    assert again.params["text"] == "This confirmation has expired."
+    await c2.ask(ADMIN, "/help")  # updates are handled in order: the tap's audit row is written
+    assert set(statuses(c2).values()) == {"active"}
+    rows = c2.owner_sql("SELECT command, result FROM trading.audit_log ORDER BY id")
+    assert rows == [("killswitch", "confirm_requested"), ("killswitch", "cancelled"), ("killswitch", "expired")]

@@ -67,8 +67,13 @@ def test_the_kill_report_says_what_is_left() -> None:
     assert format_kill(KillReport(("a",), (clean,))).startswith("Kill switch done: every bot paused, nothing left")
     text = format_kill(KillReport(("a", "b", "c"), (clean, nokey, stuck)))
     assert text.splitlines() == [
-        "Kill switch done, but NOT everything is closed:",
+        "Kill switch done, but NOT everything is closed or paused:",
         "a: paused, 1 order(s) cancelled, 0 position(s) closed",
         "b: paused; NOT flattened (C2 holds no API key for it)",
         "c: paused, 0 order(s) cancelled, 0 position(s) closed; FAILED: BTCUSDT: 110007 not enough; "
         "STILL OPEN: BTCUSDT Buy 0.5; 2 order(s)"]
+    text = format_kill(KillReport((), (clean,), "OperationalError: connection refused"))
+    assert text.splitlines() == [
+        "Kill switch done, but NOT everything is closed or paused:",
+        "a: NOT paused, 1 order(s) cancelled, 0 position(s) closed",
+        "The pause failed (OperationalError: connection refused): send /pause all when the database and Redis are back."]
