@@ -78,7 +78,9 @@ def format_sitrep(r: Sitrep) -> str:
 def _kill_line(b: KillOutcome, paused: bool) -> str:
     state = "paused" if paused else "NOT paused"
     if b.flattened is None:
-        return f"{b.bot_id}: {state}; NOT flattened (C2 holds no API key for it)"
+        asked = ("the bot was asked to close with its own key (not verified here)" if b.asked
+                 else "no bot process heard the request to close")
+        return f"{b.bot_id}: {state}; C2 holds no API key for it: {asked}"
     parts = [f"{b.bot_id}: {state}, {b.flattened.cancelled_orders} order(s) cancelled, "
              f"{len(b.flattened.closed)} position(s) closed"]
     if b.flattened.errors:

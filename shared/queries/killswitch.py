@@ -1,7 +1,11 @@
 """The kill switch: pause every bot, then cancel every open order and close every position of every
 bot (reduce-only market orders under each bot's own key, as /flatten does), then say what is left.
 It stops nothing else (the listener, trade_sync and C2 keep running, so the closing fills are
-recorded and reported)."""
+recorded and reported).
+
+C2 closes a bot's positions itself when it holds the bot's key (locally, and in tests); where it
+does not (the production container gets no trading key), it asks the bot on `control_channel` to
+close with its own key, and the report says so: what the bot did is then not verified here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ class KillOutcome:
     bot_id: str
     flattened: FlattenOutcome | None  # None: C2 holds no key for this bot
     left: Leftovers | None
+    asked: int = 0  # without a key: how many bot processes heard the request to close
 
     @property
     def clean(self) -> bool:
@@ -48,7 +53,11 @@ async def kill_switch(control: Control, flattener: Flattener, by: str) -> KillRe
     outcomes = []
     for bot_id in BOTS:
         if not flattener.can_flatten(bot_id):
-            outcomes.append(KillOutcome(bot_id, None, None))
+            try:
+                asked = await control.request_flatten(bot_id, by)
+            except Exception:  # noqa: BLE001 - Redis down: reported as nobody asked
+                asked = 0
+            outcomes.append(KillOutcome(bot_id, None, None, asked))
             continue
         flattened = await flattener.flatten(bot_id)
         outcomes.append(KillOutcome(bot_id, flattened, await flattener.leftovers(bot_id)))

@@ -3,10 +3,13 @@ admins only (a viewer sees them but is refused, by the gate and by the handler i
 all for strangers."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from telegram.ext import TypeHandler
 
-from tests.integration.telegram.harness import ADMIN, STRANGER, VIEWER, C2Harness
+from shared.redis_client import redis_for
+from tests.integration.telegram.harness import ADMIN, STRANGER, VIEWER, C2Harness, next_message
 from tests.support.telegram_api import ApiCall
 
 pytestmark = pytest.mark.integration
@@ -103,3 +106,27 @@ async def test_the_kill_switch_button_asks_first_and_can_be_cancelled(c2: C2Harn
     assert set(statuses(c2).values()) == {"active"}
     rows = c2.owner_sql("SELECT command, result FROM trading.audit_log ORDER BY id")
     assert rows == [("killswitch", "confirm_requested"), ("killswitch", "cancelled"), ("killswitch", "expired")]
+
+
+async def test_without_keys_the_kill_switch_pauses_and_asks_every_bot(c2: C2Harness) -> None:
+    """The production container holds no trading key: the bots are paused and asked to close."""
+    platform = redis_for(c2.stack.redis, 0)
+    pubsub = platform.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe("control_channel")
+    try:
+        ask = await c2.ask(ADMIN, "/killswitch")
+        yes = ask.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        done = await press(c2, ADMIN, ask, yes, "editMessageText")
+        messages = [json.loads((await next_message(pubsub))["data"]) for _ in range(6)]
+        await c2.ask(ADMIN, "/help")  # updates are handled in order: the tap's audit row is written
+    finally:
+        await pubsub.aclose()
+        await platform.aclose()
+    assert done.text.splitlines() == ["Kill switch done, but NOT everything is closed or paused:"] + [
+        f"{b}: paused; C2 holds no API key for it: the bot was asked to close with its own key (not verified here)"
+        for b in ("shortseller_001", "lxalgo_001", "momentum_001")]
+    assert [(m["bot_id"], m["command"]) for m in messages] == [
+        (b, c) for c in ("pause", "flatten") for b in ("shortseller_001", "lxalgo_001", "momentum_001")]
+    assert set(statuses(c2).values()) == {"paused"}
+    assert c2.owner_sql("SELECT command, result FROM trading.audit_log ORDER BY id") == [
+        ("killswitch", "confirm_requested"), ("killswitch", "incomplete")]

@@ -67,6 +67,7 @@ async def test_killswitch_closes_everything_on_all_three_bots(clean_state: TestS
             mark = len(api.calls)
             api.press_button(ADMIN, ask, yes)
             done = await api.wait_for("editMessageText", after=mark, timeout_s=30)
+            await c2.ask(ADMIN, "/help")  # updates are handled in order: the tap's audit row is written
             left = {b: (await positions(c), await open_orders(c)) for b, c in clients.items()}
             history = {b: (await c.get("/v5/order/history", {"category": "linear", "limit": 50})).result["list"]
                        for b, c in clients.items()}

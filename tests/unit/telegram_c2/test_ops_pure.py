@@ -62,6 +62,9 @@ def test_verdict() -> None:
 def test_the_kill_report_says_what_is_left() -> None:
     clean = KillOutcome("a", FlattenOutcome("a", 1, (), ()), Leftovers("a", (), 0))
     nokey = KillOutcome("b", None, None)
+    asked = KillOutcome("b", None, None, asked=1)
+    assert format_kill(KillReport(("b",), (asked,))).splitlines()[1] == (
+        "b: paused; C2 holds no API key for it: the bot was asked to close with its own key (not verified here)")
     stuck = KillOutcome("c", FlattenOutcome("c", 0, (), ("BTCUSDT: 110007 not enough",)),
                         Leftovers("c", (("BTCUSDT", "Buy", Decimal("0.5")),), 2))
     assert format_kill(KillReport(("a",), (clean,))).startswith("Kill switch done: every bot paused, nothing left")
@@ -69,7 +72,7 @@ def test_the_kill_report_says_what_is_left() -> None:
     assert text.splitlines() == [
         "Kill switch done, but NOT everything is closed or paused:",
         "a: paused, 1 order(s) cancelled, 0 position(s) closed",
-        "b: paused; NOT flattened (C2 holds no API key for it)",
+        "b: paused; C2 holds no API key for it: no bot process heard the request to close",
         "c: paused, 0 order(s) cancelled, 0 position(s) closed; FAILED: BTCUSDT: 110007 not enough; "
         "STILL OPEN: BTCUSDT Buy 0.5; 2 order(s)"]
     text = format_kill(KillReport((), (clean,), "OperationalError: connection refused"))
