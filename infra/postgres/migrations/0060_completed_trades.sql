@@ -71,4 +71,4 @@ SELECT t.id AS trade_id, t.bot_id, t.symbol,
               AND a.close_seq = t.close_seq AND a.close_exec_id = t.close_exec_id;
 
 COMMENT ON VIEW trading.completed_trades IS 'closed round trips with average entry/exit, reasons (from the orders'' tags) and net PnL; see migration 0060';
-GRANT SELECT ON trading.completed_trades TO c2_user, reconciler_user, strategy_user;
+GRANT SELECT ON trading.completed_trades TO c2_user;

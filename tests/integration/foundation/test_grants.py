@@ -93,6 +93,7 @@ table wallet_snapshots                           c2_user          SELECT
 table wallet_snapshots                           listener_user    INSERT,SELECT,UPDATE
 table wallet_snapshots                           reconciler_user  SELECT
 table wallet_snapshots                           strategy_user    SELECT
+view completed_trades                            c2_user          SELECT
 """
 
 CATALOG_SQL = """
