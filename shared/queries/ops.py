@@ -17,8 +17,7 @@ ZERO = Decimal(0)
 _TRADES_SQL = """
 SELECT trade_id, bot_id, symbol, entry_side, entry_price, entry_qty, entry_time, entry_reason, exit_price,
        exit_qty, exit_time, exit_reason, gross_pnl, net_pnl, pnl_pct, total_commission, holding_duration_seconds
-  FROM trading.completed_trades
- WHERE (%(bot)s::text IS NULL OR bot_id = %(bot)s)
+  FROM trading.completed_trades_newest(%(bot)s::text, %(limit)s::integer)
  ORDER BY exit_time DESC, trade_id DESC LIMIT %(limit)s"""
 _LAST_SYNC_SQL = """
 SELECT DISTINCT ON (bot_id) bot_id, status, finished_at, missing_found

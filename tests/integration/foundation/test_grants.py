@@ -27,6 +27,7 @@ column bots.status                               c2_user          UPDATE
 column bots.strategy_name                        strategy_user    INSERT,UPDATE
 column bots.updated_at                           c2_user          UPDATE
 column bots.updated_at                           strategy_user    INSERT,UPDATE
+function completed_trades_newest(text, integer)  c2_user          EXECUTE
 function ingest_batch(uuid, json, json, json)    listener_user    EXECUTE
 function ingest_fills(uuid, json)                listener_user    EXECUTE
 function ingest_orders(json, json)               listener_user    EXECUTE

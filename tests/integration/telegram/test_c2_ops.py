@@ -72,6 +72,15 @@ async def test_the_view_agrees_with_an_independent_replay(c2: C2Harness) -> None
         assert row[5] == row[9]  # flat to flat: as much closed as opened
         sign = 1 if trip.direction == "long" else -1
         assert abs((row[8] - row[4]) * row[5] * sign - trip.realised) < Decimal("1e-6")
+    # /trades reads only the fills since each pair's last flat point before the trips it shows, and
+    # finds the same rows as the whole view.
+    newest = VIEW_SQL.replace("trading.completed_trades", "trading.completed_trades_newest(%s, %s)")
+    for bot_id in (None, "lxalgo_001", "momentum_001"):
+        for n in (1, 2, 5, 13, 40):
+            want = c2.owner_sql(VIEW_SQL + " WHERE %s::text IS NULL OR bot_id = %s "
+                                "ORDER BY exit_time DESC, trade_id DESC LIMIT %s", (bot_id, bot_id, n))
+            got = c2.owner_sql(newest + " ORDER BY exit_time DESC, trade_id DESC LIMIT %s", (bot_id, n, n))
+            assert got == want, (bot_id, n)
 
 
 async def test_quick_and_aliases(c2: C2Harness) -> None:
