@@ -107,9 +107,11 @@ async def test_quick_and_aliases(c2: C2Harness) -> None:
     assert analytics.text.startswith("Analytics: all, lxalgo_001")
     expected = sum_totals(d.totals for d in daily(replay(fills))).net
     assert f"Net PnL: {money(expected, signed=True)}" in analytics.text
-    assert (await c2.ask(VIEWER, "/analytics all bravo")).text == analytics.text
-    assert (await c2.ask(VIEWER, "/analytics 14 charlie")).text.startswith("Analytics: 14d, momentum_001")
-    assert (await c2.ask(VIEWER, "/daily alpha 3")).text == "No activity in that period (shortseller_001)."
+    for user in (ADMIN, VIEWER):
+        assert (await c2.ask(user, "/analytics all bravo")).text == analytics.text
+        assert (await c2.ask(user, "/analytics 14 charlie")).text.startswith("Analytics: 14d, momentum_001")
+        assert (await c2.ask(user, "/daily alpha 3")).text == "No activity in that period (shortseller_001)."
+        assert (await c2.ask(user, "/daily 90 bravo")).text == "No activity in that period (lxalgo_001)."  # fills of March
     assert (await c2.ask(VIEWER, "/fills 5 bravo")).text.startswith("Last 2 fills (lxalgo_001)")
     assert (await c2.ask(ADMIN, "/pause charlie")).text == "Paused: momentum_001."
 
