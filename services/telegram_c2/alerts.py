@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from services.telegram_c2.config import AlertMode, C2Settings
 from services.telegram_c2.formatting import money, qty
+from services.telegram_c2.run_cursor import Run, RunCursor, step
 from services.telegram_c2.sender import Outbox
 from shared.queries.reports import LISTENER_CONNECTIONS_KEY, Reports
 
@@ -235,21 +236,22 @@ class Alerts:
         return out
 
     async def _reconciler_events(self, state: dict[str, tuple[bool, str | None]]) -> None:
-        """Each finished reconciler run that found missing fills is reported once."""
-        cursor = state.get(RECONCILER_CURSOR, (False, None))[1]
-        last_id = int(cursor) if cursor and cursor.isdigit() else None
+        """Each finished reconciler run that found missing fills is reported once, in whatever order
+        the runs finish (see run_cursor.py)."""
+        cursor = RunCursor.load(state.get(RECONCILER_CURSOR, (False, None))[1])
         async with self._pool.connection() as conn:
-            if last_id is None:  # first start: only runs from now on
+            if cursor is None:  # first start: only runs from now on
                 row = await (await conn.execute("SELECT COALESCE(max(id), 0) FROM trading.sync_runs")).fetchone()
-                await self._state.save(RECONCILER_CURSOR, False, str(row[0] if row else 0))
+                await self._state.save(RECONCILER_CURSOR, False, RunCursor(int(row[0] if row else 0)).dump())
                 return
             rows = await (await conn.execute(
-                """SELECT id, bot_id, missing_found, recovered, status FROM trading.sync_runs
-                    WHERE id > %s AND status <> 'running' ORDER BY id""", (last_id,))).fetchall()
-        for run_id, bot_id, missing, recovered, status in rows:
-            if missing > 0:
-                await self._outbox.broadcast(
-                    self._recipients,
-                    f"ALERT: reconciler found {missing} missing fills for {bot_id} ({recovered} recovered, run {status})")
-        if rows:
-            await self._state.save(RECONCILER_CURSOR, False, str(rows[-1][0]))
+                """SELECT id, bot_id, status, missing_found, recovered, started_at FROM trading.sync_runs
+                    WHERE id > %s ORDER BY id""", (cursor.through,))).fetchall()
+        to_report, after = step(cursor, [Run(*r) for r in rows], datetime.now(timezone.utc))
+        for run in to_report:
+            await self._outbox.broadcast(
+                self._recipients,
+                f"ALERT: reconciler found {run.missing_found} missing fills for {run.bot_id} "
+                f"({run.recovered} recovered, run {run.status})")
+        if after != cursor:
+            await self._state.save(RECONCILER_CURSOR, False, after.dump())

@@ -5,17 +5,20 @@ Anyone else gets no answer at all; the attempt is logged and written to the audi
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
 import structlog
-from telegram import Update
+from telegram import MessageEntity, Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from shared.queries.control import Control
 
 log = structlog.get_logger()
-CONTROL_COMMANDS = frozenset({"pause", "resume", "flatten"})
+CONTROL_COMMANDS = frozenset({"pause", "resume", "flatten", "killswitch"})
+ADMINS_ONLY = "Not allowed: control commands are for admins only."
+ADMINS_ONLY_BUTTON = "Admins only."
 AUDIT_DENIED_PER_MINUTE = 10  # per user: a flood of refused attempts must not flood the database
 
 
@@ -31,57 +34,107 @@ class Access:
             return "viewer"
         return "stranger"
 
-    def may(self, role: str, command: str) -> bool:
+    def may(self, role: str, commands: tuple[str, ...]) -> bool:
+        """Admins everything; viewers anything that no reading of the update takes for a control command."""
         if role == "admin":
             return True
-        return role == "viewer" and command not in CONTROL_COMMANDS
+        return role == "viewer" and not CONTROL_COMMANDS.intersection(commands)
+
+
+_LEADING_COMMAND = re.compile(r"/([A-Za-z0-9_]+)")  # how Telegram marks a command at the start
+
+
+def _from_text(text: str | None, entities: tuple[MessageEntity, ...]) -> list[str]:
+    """Every name `text` could be taken for: python-telegram-bot's reading (the text of the first
+    `bot_command` entity at offset 0, up to any `@botname`), Telegram's own, and a split on any
+    whitespace; so a separator or punctuation cannot hide a command from the gate."""
+    if not text or not text.startswith("/"):
+        return []
+    names = []
+    if entities and entities[0].type == MessageEntity.BOT_COMMAND and entities[0].offset == 0:
+        names.append(text[1:entities[0].length].split("@", 1)[0])
+    if (m := _LEADING_COMMAND.match(text)) is not None:
+        names.append(m.group(1))
+    head = text[1:].split(None, 1)
+    if head:
+        names.append(head[0].split("@", 1)[0])
+    return [n.lower()[:32] for n in names]
+
+
+def commands_of(update: Update) -> tuple[str, ...]:
+    """The command names an update may be routed to: the button's action for an inline-button press,
+    and whatever the text or caption of its message (new or edited) could be read as."""
+    names: list[str] = []
+    if update.callback_query is not None:
+        names.append((update.callback_query.data or "").split(":", 1)[0].lower()[:32])
+    message = update.effective_message
+    if message is not None:
+        names += _from_text(message.text, message.entities)
+        names += _from_text(message.caption, message.caption_entities)
+    return tuple(dict.fromkeys(names))
+
+
+def args_of(update: Update) -> str:
+    """What to record as the arguments (the button's data, or the text after the command)."""
+    if update.callback_query is not None:
+        return (update.callback_query.data or "")[:64]
+    message = update.effective_message
+    text = (message.text or message.caption or "") if message is not None else ""
+    return " ".join(text.split()[1:])[:200] if text.startswith("/") else ""
 
 
 def command_of(update: Update) -> tuple[str, str]:
-    """(command, its arguments) of a command message or of an inline-button press."""
-    if update.callback_query is not None:
-        data = update.callback_query.data or ""
-        return data.split(":", 1)[0][:32], data[:64]
-    message = update.effective_message
-    text = (message.text or message.caption or "") if message is not None else ""
-    if text.startswith("/"):
-        head, _, rest = text.partition(" ")
-        return head[1:].split("@", 1)[0].lower()[:32], rest.strip()[:200]
-    return "message", ""
+    """(the command to record, its arguments): a control command if any reading names one."""
+    names = commands_of(update)
+    control = [n for n in names if n in CONTROL_COMMANDS]
+    return (control or list(names) or ["message"])[0], args_of(update)
 
 
-def make_gate(access: Access, control: Control):  # type: ignore[no-untyped-def]
-    denied: dict[int, tuple[float, int]] = {}
+class Refuser:
+    """Says no: logs the attempt, audits it (at most AUDIT_DENIED_PER_MINUTE rows per user and minute,
+    so a flood of refused attempts cannot flood the database), and tells a viewer why; a stranger
+    gets no answer at all."""
 
-    def audit_allowed(user_id: int) -> bool:
+    def __init__(self, control: Control) -> None:
+        self._control = control
+        self._denied: dict[int, tuple[float, int]] = {}
+
+    def _audit_allowed(self, user_id: int) -> bool:
         now = time.monotonic()
-        start, count = denied.get(user_id, (now, 0))
+        start, count = self._denied.get(user_id, (now, 0))
         if now - start > 60:
             start, count = now, 0
-        denied[user_id] = (start, count + 1)
-        if len(denied) > 10_000:
-            denied.clear()
+        self._denied[user_id] = (start, count + 1)
+        if len(self._denied) > 10_000:
+            self._denied.clear()
         return count < AUDIT_DENIED_PER_MINUTE
 
+    async def refuse(self, update: Update, role: str) -> None:
+        user = update.effective_user
+        uid = user.id if user else 0
+        command, args = command_of(update)
+        log.warning("c2_access_denied", user_id=uid, role=role, command=command)
+        if self._audit_allowed(uid):
+            try:
+                await self._control.audit(user_id=uid, username=user.username if user else None, role=role,
+                                          command=command, args=args, result="denied")
+            except Exception as exc:  # noqa: BLE001 - the refusal stands even if the audit write fails
+                log.error("audit_write_failed", error=type(exc).__name__)
+        if role != "viewer":
+            return
+        if update.callback_query is not None:
+            await update.callback_query.answer(ADMINS_ONLY_BUTTON)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(ADMINS_ONLY)
+
+
+def make_gate(access: Access, refuser: Refuser):  # type: ignore[no-untyped-def]
     async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         user = update.effective_user
         role = access.role_of(user.id if user else None)
-        command, args = command_of(update)
-        if access.may(role, command):
+        if access.may(role, commands_of(update)):
             return
-        uid = user.id if user else 0
-        log.warning("c2_access_denied", user_id=uid, role=role, command=command)
-        if audit_allowed(uid):
-            try:
-                await control.audit(user_id=uid, username=user.username if user else None, role=role,
-                                    command=command, args=args, result="denied")
-            except Exception as exc:  # noqa: BLE001 - the refusal stands even if the audit write fails
-                log.error("audit_write_failed", error=type(exc).__name__)
-        if role == "viewer" and update.effective_message is not None:
-            if update.callback_query is not None:
-                await update.callback_query.answer("Admins only.")
-            else:
-                await update.effective_message.reply_text("Not allowed: control commands are for admins only.")
+        await refuser.refuse(update, role)
         raise ApplicationHandlerStop
 
     return gate

@@ -5,9 +5,10 @@ from dataclasses import dataclass, field
 
 from telegram.ext import ContextTypes
 
-from services.telegram_c2.auth import Access
+from services.telegram_c2.auth import Access, Refuser
 from services.telegram_c2.config import C2Settings
 from shared.queries.control import Control
+from shared.queries.ops import Ops
 from shared.queries.reports import Reports
 
 DEPS_KEY = "c2"
@@ -27,7 +28,13 @@ class Deps:
     control: Control
     access: Access
     settings: C2Settings
+    ops: Ops | None = None
     pending: dict[str, PendingFlatten] = field(default_factory=dict)
+    kills: dict[str, PendingFlatten] = field(default_factory=dict)  # kill switch confirmations (bot_id "all")
+    refuser: Refuser = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refuser = Refuser(self.control)
 
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:
@@ -46,3 +53,10 @@ def chunks(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
             cur = f"{cur}\n{line}" if cur else line
     out.append(cur)
     return out
+
+
+def ops(context: ContextTypes.DEFAULT_TYPE) -> Ops:
+    d = deps(context)
+    if d.ops is None:
+        raise RuntimeError("the operators' queries are not configured")
+    return d.ops

@@ -114,7 +114,7 @@ def _trips(t: TripStats) -> str:
 def format_analytics(r: AnalyticsReport) -> str:
     since = "since the first fill" if r.since is None else f"since {r.since.isoformat()} UTC"
     t = r.totals
-    lines = [f"Analytics: {r.window} ({since})",
+    lines = [f"Analytics: {r.window}, {r.bot_id or 'all bots'} ({since})",
              f"Fills: {t.trades:,}   Volume: {money(t.volume)} USDT",
              f"Net PnL: {money(t.net, signed=True)} (realised {money(t.realised, signed=True)}, "
              f"fees {money(t.fees)}, funding {money(t.funding)})",

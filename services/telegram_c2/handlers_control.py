@@ -1,4 +1,5 @@
-"""Control commands: admins only (enforced by the gate in auth.py). Each one is audited."""
+"""Control commands: admins only (refused by the gate in auth.py, and again here by `admin_only`).
+Each one is audited."""
 from __future__ import annotations
 
 import secrets
@@ -10,12 +11,13 @@ from telegram.ext import ContextTypes
 from services.telegram_c2.args import BadInput, check_args, parse_bot
 from services.telegram_c2.deps import PendingFlatten, deps
 from services.telegram_c2.formatting import format_control
+from services.telegram_c2.guard import admin_only
 from shared.bots import BOTS
 
 FLATTEN = "flatten"
 
 
-async def _audit(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, args: str, result: str,
+async def audit(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, args: str, result: str,
                  detail: str | None = None) -> None:
     user = update.effective_user
     await deps(context).control.audit(
@@ -24,9 +26,21 @@ async def _audit(update: Update, context: ContextTypes.DEFAULT_TYPE, command: st
         result=result, detail=detail)
 
 
-def _who(update: Update) -> str:
+def who(update: Update) -> str:
     user = update.effective_user
     return f"telegram:{user.id}" if user else "telegram:unknown"
+
+
+async def apply_status(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, status: str,
+                       targets: tuple[str, ...], raw: str) -> str:
+    """Pause or resume `targets`, audited; the reply to show. Shared by the commands and the buttons."""
+    try:
+        result = await deps(context).control.set_status(targets, status, who(update))
+    except Exception as exc:
+        await audit(update, context, command, raw, "error", type(exc).__name__)
+        raise
+    await audit(update, context, command, raw, "ok", ",".join(targets))
+    return format_control(result)
 
 
 async def _set_status(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, status: str) -> None:
@@ -37,27 +51,25 @@ async def _set_status(update: Update, context: ContextTypes.DEFAULT_TYPE, comman
             raise BadInput(f"Usage: /{command} <bot|all>")
         bot_id = parse_bot(args[0], allow_all=True)
     except BadInput as exc:
-        await _audit(update, context, command, raw, "rejected", str(exc))
+        await audit(update, context, command, raw, "rejected", str(exc))
         raise
     targets = tuple(BOTS) if bot_id is None else (bot_id,)
-    try:
-        result = await deps(context).control.set_status(targets, status, _who(update))
-    except Exception as exc:
-        await _audit(update, context, command, raw, "error", type(exc).__name__)
-        raise
-    await _audit(update, context, command, raw, "ok", ",".join(targets))
+    text = await apply_status(update, context, command, status, targets, raw)
     assert update.effective_message is not None
-    await update.effective_message.reply_text(format_control(result))
+    await update.effective_message.reply_text(text)
 
 
+@admin_only
 async def pause(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _set_status(update, context, "pause", "paused")
 
 
+@admin_only
 async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _set_status(update, context, "resume", "active")
 
 
+@admin_only
 async def flatten(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     raw = " ".join(context.args or [])
     try:
@@ -67,7 +79,7 @@ async def flatten(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         bot_id = parse_bot(args[0])
         assert bot_id is not None
     except BadInput as exc:
-        await _audit(update, context, FLATTEN, raw, "rejected", str(exc))
+        await audit(update, context, FLATTEN, raw, "rejected", str(exc))
         raise
     d = deps(context)
     now = time.monotonic()
@@ -80,13 +92,14 @@ async def flatten(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         InlineKeyboardButton(f"Yes, flatten {bot_id}", callback_data=f"{FLATTEN}:yes:{token}"),
         InlineKeyboardButton("Cancel", callback_data=f"{FLATTEN}:no:{token}"),
     ]])
-    await _audit(update, context, FLATTEN, raw, "confirm_requested", bot_id)
+    await audit(update, context, FLATTEN, raw, "confirm_requested", bot_id)
     assert update.effective_message is not None
     await update.effective_message.reply_text(
         f"Close every position of {bot_id}? This cannot be undone. "
         f"(expires in {d.settings.confirm_ttl_s:.0f}s)", reply_markup=keyboard)
 
 
+@admin_only
 async def flatten_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None
@@ -96,19 +109,19 @@ async def flatten_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     user_id = update.effective_user.id if update.effective_user else 0
     if pending is None or pending.expires_at < time.monotonic() or pending.user_id != user_id:
         await query.answer("This confirmation has expired.")
-        await _audit(update, context, FLATTEN, query.data or "", "expired")
+        await audit(update, context, FLATTEN, query.data or "", "expired")
         return
     del d.pending[parts[2]]
     if parts[1] != "yes":
         await query.answer("Cancelled.")
         await query.edit_message_text(f"Flatten of {pending.bot_id} cancelled.")
-        await _audit(update, context, FLATTEN, pending.bot_id, "cancelled")
+        await audit(update, context, FLATTEN, pending.bot_id, "cancelled")
         return
     try:
-        result = await d.control.flatten(pending.bot_id, _who(update))
+        result = await d.control.flatten(pending.bot_id, who(update))
     except Exception as exc:
-        await _audit(update, context, FLATTEN, pending.bot_id, "error", type(exc).__name__)
+        await audit(update, context, FLATTEN, pending.bot_id, "error", type(exc).__name__)
         raise
-    await _audit(update, context, FLATTEN, pending.bot_id, "ok", result.status)
+    await audit(update, context, FLATTEN, pending.bot_id, "ok", result.status)
     await query.answer("Flatten requested.")
     await query.edit_message_text(format_control(result))

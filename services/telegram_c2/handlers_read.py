@@ -7,33 +7,35 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from services.telegram_c2 import formatting as fmt
-from services.telegram_c2.args import MAX_DAYS, check_args, parse_bot, parse_count, parse_fills_args, parse_window
+from services.telegram_c2.args import (
+    check_args, parse_analytics_args, parse_bot, parse_daily_args, parse_fills_args,
+)
 from services.telegram_c2.chart import equity_png
 from services.telegram_c2.deps import chunks, deps
 
-HELP = """Alpha trading C2
+HELP = """Alpha trading C2 (bots: alpha = shortseller_001, bravo = lxalgo_001, charlie = momentum_001)
+/cc - command center (buttons)
+/sitrep - every service and bot, pools, last sync, PnL today, and a verdict
+/quick - equity per bot, today's round trips and net PnL, open positions
 /status - services, bots, database and Redis health
 /positions [bot] - open positions
 /balance - equity and available balance per bot
-/analytics [today|7d|30d|all] - fills, volume, PnL, win rate, per strategy, top symbols
+/analytics [bot] [today|7d|30d|all|N] - fills, volume, PnL, win rate, per strategy, top symbols
 /performance [bot] - PnL, win rate, profit factor, drawdown, Sharpe, holding time, equity chart
-/daily [n] - net PnL per day for the last n days (default 7)
+/daily [bot] [n] - net PnL per day for the last n days (default 7)
+/trades [bot] [n] - the last n completed round trips (default 10)
 /fills [n] [bot] - the last n fills (default 10)
 Admins only:
 /pause <bot|all> - open nothing new, keep managing what is open
 /resume <bot|all>
-/flatten <bot> - pause that bot and close its positions (asks for confirmation)"""
+/flatten <bot> - pause that bot and close its positions (asks for confirmation)
+/killswitch - pause every bot and close everything (asks for confirmation)"""
 
 
 async def reply(update: Update, text: str) -> None:
     assert update.effective_message is not None
     for piece in chunks(text):
         await update.effective_message.reply_text(piece)
-
-
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    role = deps(context).access.role_of(update.effective_user.id if update.effective_user else None)
-    await reply(update, f"Connected as {role}.\n\n{HELP}")
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -57,9 +59,9 @@ async def balance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def analytics(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    args = check_args(context.args or [], 1)
-    window = parse_window(args[0]) if args else "today"
-    await reply(update, fmt.format_analytics(await deps(context).reports.analytics(window)))
+    a = parse_analytics_args(context.args or [])
+    assert isinstance(a.value, str)
+    await reply(update, fmt.format_analytics(await deps(context).reports.analytics(a.value, bot_id=a.bot_id)))
 
 
 async def performance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -74,9 +76,9 @@ async def performance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def daily(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    args = check_args(context.args or [], 1)
-    n = parse_count(args[0], what="days", maximum=MAX_DAYS) if args else 7
-    await reply(update, fmt.format_daily(await deps(context).reports.daily(n)))
+    a = parse_daily_args(context.args or [])
+    assert isinstance(a.value, int)
+    await reply(update, fmt.format_daily(await deps(context).reports.daily(a.value, a.bot_id)))
 
 
 async def fills(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

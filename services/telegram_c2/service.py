@@ -21,6 +21,7 @@ from shared.db.pool import open_pool
 from shared.bybit.rest_client import BybitRestClient
 from shared.queries.control import Control
 from shared.queries.flatten import Flattener
+from shared.queries.ops import Ops, pgbouncer_console_dsn
 from shared.queries.reports import Reports
 from shared.redis_client import redis_for
 from shared.settings import BotKeysSettings, DatabaseSettings, RedisSettings, TelegramSettings, VenueSettings, build_settings
@@ -66,7 +67,8 @@ class C2Service:
                         frozenset(self.telegram.c2_telegram_viewer_ids))
         self.app = build_application(self.telegram.c2_telegram_bot_token.get_secret_value(),
                                      self.telegram.c2_telegram_api_url,
-                                     Deps(reports, control, access, self.settings))
+                                     Deps(reports, control, access, self.settings,
+                                          ops=Ops(self._pool, reports, pgbouncer_console_dsn(self._db))))
         self.outbox = Outbox(self.app.bot)
         recipients = tuple(dict.fromkeys(self.telegram.c2_telegram_admin_ids + self.telegram.c2_telegram_viewer_ids))
         self.alerts = Alerts(self.settings, self.outbox, recipients, reports, self._pool, platform)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
@@ -15,6 +16,9 @@ from redis.asyncio import Redis
 from shared.bots import BOTS
 from shared.queries.flatten import Flattener, FlattenOutcome
 from shared.queries.results import ControlResult
+
+if TYPE_CHECKING:
+    from shared.queries.killswitch import KillReport
 
 CONTROL_CHANNEL = "control_channel"
 MAX_AUDIT_TEXT = 200
@@ -57,14 +61,24 @@ class Control:
         if bot_id not in BOTS:
             raise ValueError(f"unknown bot {bot_id!r}")
         await self.set_status((bot_id,), "paused", by)
-        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-        receivers = await self._platform.publish(
-            CONTROL_CHANNEL, json.dumps({"bot_id": bot_id, "command": "flatten", "by": by, "at": now}))
+        receivers = await self.request_flatten(bot_id, by)
         if self._flattener is None or not self._flattener.can_flatten(bot_id):
             return ControlResult("flatten", (bot_id,), "paused" if receivers else "no_listener",
                                  "no API key for this bot in C2: the bot itself must close")
         outcome = await self._flattener.flatten(bot_id)
         return ControlResult("flatten", (bot_id,), "error" if outcome.errors else "paused", describe(outcome))
+
+    async def request_flatten(self, bot_id: str, by: str) -> int:
+        """Ask the bot on `control_channel` to close everything itself; how many processes heard it."""
+        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        return int(await self._platform.publish(
+            CONTROL_CHANNEL, json.dumps({"bot_id": bot_id, "command": "flatten", "by": by, "at": now})))
+
+    async def kill_switch(self, by: str) -> KillReport:
+        """Pause every bot, then flatten each on the exchange with its own key (see killswitch.py)."""
+        from shared.queries.killswitch import kill_switch  # it builds on this class
+
+        return await kill_switch(self, self._flattener or Flattener({}), by)
 
     async def audit(self, *, user_id: int, username: str | None, role: str, command: str, args: str,
                     result: str, detail: str | None = None) -> None:

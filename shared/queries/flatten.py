@@ -30,6 +30,15 @@ class FlattenOutcome:
     errors: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Leftovers:
+    """What a bot still holds on the exchange after a flatten: open positions and open orders."""
+    bot_id: str
+    positions: tuple[tuple[str, str, Decimal], ...]  # (symbol, side, size)
+    open_orders: int
+    error: str | None = None
+
+
 def flatten_link_id(bot_id: str) -> str:
     return f"{bot_id}-flatten-{secrets.token_hex(6)}"[:36]
 
@@ -74,3 +83,14 @@ class Flattener:
                 continue
             closed.append(ClosedPosition(row["symbol"], side, size, str(order.result.get("orderId", ""))))
         return FlattenOutcome(bot_id, cancelled, tuple(closed), tuple(errors))
+
+    async def leftovers(self, bot_id: str) -> Leftovers:
+        client = self._clients[bot_id]
+        try:
+            pos = await client.get("/v5/position/list", {"category": "linear", "settleCoin": "USDT", "limit": 200})
+            orders = await client.get("/v5/order/realtime", {"category": "linear", "settleCoin": "USDT", "limit": 50})
+        except (BybitApiError, BybitHttpError, OSError) as exc:
+            return Leftovers(bot_id, (), 0, f"could not check: {exc}")
+        held = tuple((str(r["symbol"]), str(r.get("side") or ""), Decimal(str(r.get("size") or "0")))
+                     for r in pos.result.get("list") or [] if Decimal(str(r.get("size") or "0")) != 0)
+        return Leftovers(bot_id, held, len(orders.result.get("list") or []))

@@ -218,7 +218,7 @@ class Reports:
             window=window, since=since,
             totals=sum_totals(g.totals for g in by_bot), trips=sum_trips(g.trips for g in by_bot),
             by_bot=tuple(by_bot), top_symbols=tuple(symbols[:top_n]),
-            unrealised=await self._unrealised(bot_id),
+            unrealised=await self._unrealised(bot_id), bot_id=bot_id,
         )
 
     async def _days(self, bot_id: str | None, since: date | None, until: date | None = None) -> list[DayPnl]:

@@ -88,6 +88,7 @@ class AnalyticsReport:
     by_bot: tuple[GroupPnl, ...]
     top_symbols: tuple[GroupPnl, ...]
     unrealised: Decimal
+    bot_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,3 +110,65 @@ class ControlResult:
     bots: tuple[str, ...]
     status: str | None  # the control status now in force, for pause/resume
     detail: str | None = None  # for flatten: what was closed on the exchange
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    """A completed round trip (a row of the view `trading.completed_trades`)."""
+    trade_id: int
+    bot_id: str
+    symbol: str
+    entry_side: str  # Buy (long) | Sell (short)
+    entry_price: Decimal | None
+    entry_qty: Decimal | None
+    entry_time: datetime
+    entry_reason: str | None
+    exit_price: Decimal | None
+    exit_qty: Decimal | None
+    exit_time: datetime
+    exit_reason: str | None
+    gross_pnl: Decimal
+    net_pnl: Decimal
+    pnl_pct: Decimal | None
+    total_commission: Decimal
+    holding_s: Decimal
+
+
+@dataclass(frozen=True)
+class QuickReport:
+    at: datetime
+    balances: tuple[BalanceRow, ...]
+    total_equity: Decimal
+    trips_won: int
+    trips_lost: int
+    net_today: Decimal
+    unrealised: Decimal
+    positions: tuple[PositionRow, ...]
+
+
+@dataclass(frozen=True)
+class SyncRow:
+    bot_id: str
+    status: str
+    finished_at: datetime | None
+    missing_found: int
+
+
+@dataclass(frozen=True)
+class PoolRow:
+    database: str
+    user: str
+    active: int
+    waiting: int
+
+
+@dataclass(frozen=True)
+class Sitrep:
+    status: StatusReport
+    pools: tuple[PoolRow, ...] | None  # None: PgBouncer's console could not be read
+    last_sync: tuple[SyncRow, ...]
+    positions: int
+    unrealised: Decimal
+    net_today: Decimal | None  # None: could not be read
+    verdict: str  # nominal | degraded | critical
+    reasons: tuple[str, ...]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -20,6 +21,7 @@ BOT_USER = {"id": 7000001, "is_bot": True, "first_name": "AlphaC2", "username": 
             "supports_inline_queries": False}
 _JSON_FIELDS = {"reply_markup", "entities", "caption_entities", "link_preview_options", "reply_parameters",
                 "allowed_updates", "commands", "scope"}
+BOT_COMMAND = re.compile(r"/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{1,64})?")
 _INT_FIELDS = {"chat_id", "message_id", "offset", "limit", "timeout", "cache_time"}
 
 
@@ -75,17 +77,32 @@ class FakeTelegramApi:
 
     # --- what the test does -------------------------------------------------------------
 
-    def send_command(self, user_id: int, text: str, *, chat_id: int | None = None) -> int:
-        """A private message from `user_id`; a leading `/word` is marked as a bot command."""
+    def send_command(self, user_id: int, text: str, *, chat_id: int | None = None, caption: bool = False,
+                     edited: bool = False) -> int:
+        """A private message from `user_id`; a leading command is marked as a `bot_command` entity the
+        way Telegram marks it (`/` then letters, digits and `_`, optionally `@username`). With `caption`
+        the text is a photo's caption; with `edited` the update is an edit of an earlier message."""
         message: dict[str, Any] = {
             "message_id": self._new_message_id(),
             "date": int(time.time()),
             "chat": {"id": chat_id or user_id, "type": "private", "first_name": f"user{user_id}"},
             "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
-            "text": text,
         }
-        if text.startswith("/"):
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        entities = []
+        if (m := BOT_COMMAND.match(text)) is not None:
+            entities = [{"type": "bot_command", "offset": 0, "length": m.end()}]
+        if caption:
+            message["photo"] = [{"file_id": "in-photo", "file_unique_id": "u", "width": 1, "height": 1}]
+            message["caption"] = text
+            if entities:
+                message["caption_entities"] = entities
+        else:
+            message["text"] = text
+            if entities:
+                message["entities"] = entities
+        if edited:
+            message["edit_date"] = int(time.time())
+            return self._push({"edited_message": message})
         return self._push({"message": message})
 
     def press_button(self, user_id: int, message: ApiCall, data: str) -> int:

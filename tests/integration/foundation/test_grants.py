@@ -27,6 +27,7 @@ column bots.status                               c2_user          UPDATE
 column bots.strategy_name                        strategy_user    INSERT,UPDATE
 column bots.updated_at                           c2_user          UPDATE
 column bots.updated_at                           strategy_user    INSERT,UPDATE
+function completed_trades_newest(text, integer)  c2_user          EXECUTE
 function ingest_batch(uuid, json, json, json)    listener_user    EXECUTE
 function ingest_fills(uuid, json)                listener_user    EXECUTE
 function ingest_orders(json, json)               listener_user    EXECUTE
@@ -93,6 +94,7 @@ table wallet_snapshots                           c2_user          SELECT
 table wallet_snapshots                           listener_user    INSERT,SELECT,UPDATE
 table wallet_snapshots                           reconciler_user  SELECT
 table wallet_snapshots                           strategy_user    SELECT
+view completed_trades                            c2_user          SELECT
 """
 
 CATALOG_SQL = """

@@ -34,7 +34,8 @@ async def run_main(c2: C2Harness, *argv: str) -> tuple[int, str, str]:
 async def test_cli_prints_what_telegram_sends(c2: C2Harness, tmp_path: Path) -> None:
     async with listener_writer(c2.stack) as writer:
         await writer.write(random_history(21, 120, days=2))
-    for command in (["analytics", "all"], ["daily", "30"], ["fills", "7", "lxalgo_001"], ["performance"]):
+    for command in (["analytics", "all"], ["daily", "30"], ["fills", "7", "lxalgo_001"], ["performance"],
+                    ["analytics", "bravo", "all"], ["daily", "charlie", "30"], ["trades", "5", "bravo"], ["trades"]):
         reply = await c2.ask(ADMIN, "/" + " ".join(command))
         code, out, err = await run_main(c2, "cli", *command)
         assert (code, err) == (0, "")
@@ -48,6 +49,18 @@ async def test_cli_prints_what_telegram_sends(c2: C2Harness, tmp_path: Path) -> 
 async def test_cli_rejects_bad_input_with_one_line(c2: C2Harness) -> None:
     code, out, err = await run_main(c2, "cli", "fills", "-3")
     assert (code, out, err.strip()) == (2, "", "The number of fills must be positive.")
+    for argv, message in ((("trades", "0"), "The number of trades must be positive."),
+                          (("analytics", "999999"), "At most 365 days."),
+                          (("quick", "extra"), "Too many arguments. Send /help for usage.")):
+        code, out, err = await run_main(c2, "cli", *argv)
+        assert (code, out, err.strip()) == (2, "", message)
+
+
+async def test_cli_quick_and_sitrep(c2: C2Harness) -> None:
+    code, out, err = await run_main(c2, "cli", "quick")
+    assert (code, err) == (0, "") and "  total: 0.00" in out
+    code, out, err = await run_main(c2, "cli", "sitrep")
+    assert (code, err) == (0, "") and out.splitlines()[-1].startswith("Verdict: CRITICAL (listener not reporting")
 
 
 async def test_health_reports_the_running_service(c2: C2Harness) -> None:

@@ -89,7 +89,7 @@ async def test_bad_input_gets_one_short_clear_reply(c2: C2Harness) -> None:
     cases = {
         "/fills -5": "The number of fills must be positive.",
         "/fills abc": "Unknown bot 'abc'.",
-        "/daily abc": "Not a number of days: 'abc'.",
+        "/daily abc": "Unknown bot or number of days 'abc'.",
         "/daily 0": "The number of days must be positive.",
         "/daily 1000": "At most 90 days.",
         "/positions nosuchbot": "Unknown bot 'nosuchbot'.",
@@ -97,7 +97,7 @@ async def test_bad_input_gets_one_short_clear_reply(c2: C2Harness) -> None:
         "/fills 3 <b>momentum</b>": "Unknown bot. Known bots:",
         "/positions x' OR '1'='1": "Too many arguments.",
         "/analytics " + "a" * 40: "Argument too long (at most 32 characters).",
-        "/analytics forever": "Unknown period 'forever'. Use one of: today, 7d, 30d, all.",
+        "/analytics forever": "Unknown bot or period 'forever'. Bots: alpha, bravo, charlie",
         "/fills 1 2 3 4": "Too many arguments.",
         "/nosuchcommand": "Unknown command.",
     }

@@ -18,10 +18,10 @@ from services.websocket_listener.rows import Fill as ListenerFill
 from tests.support.stack import TestStack
 
 
-def execution(f: Fill) -> Execution:
+def execution(f: Fill, tag: str = "entry") -> Execution:
     return Execution(
         category="linear", symbol=f.symbol, exec_id=f.exec_id, order_id=f"o-{f.exec_id}",
-        order_link_id=f"{f.bot_id}-entry-{f.exec_id}"[:36] if f.exec_type == "Trade" else "",
+        order_link_id=f"{f.bot_id}-{tag}-{f.exec_id}"[:36] if f.exec_type == "Trade" else "",
         side=f.side, exec_type=f.exec_type, exec_price=f.exec_price, exec_qty=f.exec_qty,
         exec_value=f.exec_price * f.exec_qty, exec_fee=f.commission, fee_rate=None, fee_currency="USDT",
         is_maker=False, closed_size=None, exec_pnl=None, leaves_qty=Decimal(0), order_price=None,
@@ -34,10 +34,12 @@ class ListenerWriter:
     def __init__(self, ingestor: Ingestor) -> None:
         self._ingestor = ingestor
 
-    async def write(self, fills: list[Fill]) -> None:
-        """One batch (one transaction of the listener), committed when this returns."""
+    async def write(self, fills: list[Fill], tags: dict[str, str] | None = None) -> None:
+        """One batch (one transaction of the listener), committed when this returns. `tags` gives an
+        exec_id's order tag (orderLinkId "{bot_id}-{tag}-..."; "entry" when not given)."""
         for f in fills:
-            await self._ingestor.put_fill(ListenerFill(f.bot_id, execution(f), "sync"))
+            tag = (tags or {}).get(f.exec_id, "entry")
+            await self._ingestor.put_fill(ListenerFill(f.bot_id, execution(f, tag), "sync"))
         await (await self._ingestor.barrier()).wait()
 
 

@@ -58,8 +58,9 @@ def test_fills_args_in_either_order_and_limits() -> None:
 def test_only_admins_control() -> None:
     access = Access(frozenset({1}), frozenset({2}))
     assert [access.role_of(u) for u in (1, 2, 3, None)] == ["admin", "viewer", "stranger", "stranger"]
-    assert access.may("admin", "flatten") and access.may("viewer", "analytics")
-    assert not access.may("viewer", "pause") and not access.may("stranger", "help")
+    assert access.may("admin", ("flatten",)) and access.may("viewer", ("analytics",))
+    assert not access.may("viewer", ("pause",)) and not access.may("stranger", ("help",))
+    assert not access.may("viewer", ("pause\nall", "pause")) and not access.may("stranger", ())
 
 
 def test_money_rounds_half_even_and_never_shows_minus_zero() -> None:

@@ -1,0 +1,103 @@
+"""The operators' summaries as plain text (pure): /quick, /trades, /sitrep, the kill switch."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from services.telegram_c2.formatting import age, duration, money, qty, when
+from shared.bots import BOTS
+from shared.queries.killswitch import KillOutcome, KillReport
+from shared.queries.results import QuickReport, Sitrep, TradeRow
+
+VERDICT_MARK = {"nominal": "NOMINAL", "degraded": "DEGRADED", "critical": "CRITICAL"}
+
+
+def bot_name(bot_id: str) -> str:
+    spec = BOTS.get(bot_id)
+    return f"{bot_id} ({spec.alias})" if spec and spec.alias else bot_id
+
+
+def format_quick(r: QuickReport) -> str:
+    lines = [f"Quick status at {when(r.at)}", "Equity (USDT):"]
+    for b in r.balances:
+        lines.append(f"  {bot_name(b.bot_id)}: {money(b.equity) if b.at else 'no wallet snapshot yet'}")
+    lines += [f"  total: {money(r.total_equity)}",
+              f"Today: {r.trips_won + r.trips_lost} round trips closed, {r.trips_won} won, {r.trips_lost} lost; "
+              f"net PnL {money(r.net_today, signed=True)}",
+              f"Open positions: {len(r.positions)}, unrealised {money(r.unrealised, signed=True)}"]
+    lines += [f"  {p.bot_id} {p.symbol} {p.side} {qty(p.size)} @ {qty(p.entry)}" for p in r.positions]
+    return "\n".join(lines)
+
+
+def price(value: Decimal | None) -> str:
+    """An average price, to 6 decimals at most (display only)."""
+    return "n/a" if value is None else qty(value.quantize(Decimal("0.000001")))
+
+
+def _pct(value: Decimal | None) -> str:
+    return "n/a" if value is None else f"{value.quantize(Decimal('0.01')):+}%"
+
+
+def format_trades(rows: list[TradeRow], bot_id: str | None) -> str:
+    scope = bot_name(bot_id) if bot_id else "all bots"
+    if not rows:
+        return f"No completed trades ({scope})."
+    lines = [f"Last {len(rows)} completed trades ({scope}), newest first:"]
+    for t in rows:
+        direction = "long" if t.entry_side == "Buy" else "short"
+        lines.append(
+            f"#{t.trade_id} {t.bot_id} {t.symbol} {direction} {qty(t.entry_qty)}: "
+            f"{t.entry_time:%m-%d %H:%M} @ {price(t.entry_price)} -> {t.exit_time:%m-%d %H:%M} @ {price(t.exit_price)}, "
+            f"exit {t.exit_reason or 'n/a'}, net {money(t.net_pnl, signed=True)} ({_pct(t.pnl_pct)}), "
+            f"held {duration(t.holding_s)}")
+    return "\n".join(lines)
+
+
+def format_sitrep(r: Sitrep) -> str:
+    s = r.status
+    lines = [f"Situation report at {when(s.at)}",
+             f"Database: {'ok' if s.database_ok else 'DOWN'}   Redis: {'ok' if s.redis_ok else 'DOWN'}"]
+    if r.pools is None:
+        lines.append("PgBouncer pools: unreadable")
+    else:
+        lines.append("PgBouncer pools: " + (", ".join(f"{p.user} {p.active} active/{p.waiting} waiting"
+                                                       for p in r.pools) or "none open"))
+    lines.append("Services: " + (", ".join(f"{h.name} {age(h.age_s)}" for h in s.services) or "none reporting"))
+    syncs = {x.bot_id: x for x in r.last_sync}
+    for b in s.bots:
+        stream = "unknown" if b.connection_up is None else ("up" if b.connection_up else "DOWN")
+        sync = syncs.get(b.bot_id)
+        last = f"{sync.status} {when(sync.finished_at)}" if sync else "never"
+        lines.append(f"{bot_name(b.bot_id)}: {b.control}, heartbeat {age(b.heartbeat_age_s)}, stream {stream}, "
+                     f"guard n/a, last sync {last}")
+    lines.append(f"Open positions: {r.positions}, unrealised {money(r.unrealised, signed=True)}; "
+                 f"net PnL today {money(r.net_today, signed=True)}")
+    lines.append(f"Verdict: {VERDICT_MARK[r.verdict]}" + (f" ({'; '.join(r.reasons)})" if r.reasons else ""))
+    return "\n".join(lines)
+
+
+def _kill_line(b: KillOutcome, paused: bool) -> str:
+    state = "paused" if paused else "NOT paused"
+    if b.flattened is None:
+        asked = ("the bot was asked to close with its own key (not verified here)" if b.asked
+                 else "no bot process heard the request to close")
+        return f"{b.bot_id}: {state}; C2 holds no API key for it: {asked}"
+    parts = [f"{b.bot_id}: {state}, {b.flattened.cancelled_orders} order(s) cancelled, "
+             f"{len(b.flattened.closed)} position(s) closed"]
+    if b.flattened.errors:
+        parts.append("FAILED: " + "; ".join(b.flattened.errors)[:200])
+    left = b.left
+    if left is not None and left.error:
+        parts.append(left.error[:200])
+    elif left is not None and (left.positions or left.open_orders):
+        held = ", ".join(f"{sym} {side} {qty(size)}" for sym, side, size in left.positions)
+        parts.append(f"STILL OPEN: {held or 'no position'}; {left.open_orders} order(s)")
+    return "; ".join(parts)
+
+
+def format_kill(r: KillReport) -> str:
+    head = ("Kill switch done: every bot paused, nothing left open." if r.clean
+            else "Kill switch done, but NOT everything is closed or paused:")
+    lines = [head] + [_kill_line(b, b.bot_id in r.paused) for b in r.bots]
+    if r.pause_error:
+        lines.append(f"The pause failed ({r.pause_error}): send /pause all when the database and Redis are back.")
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""The situation report's verdict (pure): nominal, degraded or critical, and why.
+
+Critical: the record or the bots' view of the market is at risk (database or Redis unreachable, the
+listener silent, a bot's private stream down). Degraded: something needs a look but nothing is
+being lost yet (a bot's heartbeat stale, trade_sync silent or its last run not ok, PgBouncer
+clients waiting or its console unreadable). Paused bots are a decision, not a fault: not counted.
+"""
+from __future__ import annotations
+
+from shared.queries.results import PoolRow, StatusReport, SyncRow
+
+BOT_STALE_S = 120.0
+UNHEALTHY_SYNC = ("failed", "partial", "interrupted")
+
+
+def verdict(status: StatusReport, pools: tuple[PoolRow, ...] | None,
+            last_sync: tuple[SyncRow, ...]) -> tuple[str, tuple[str, ...]]:
+    critical: list[str] = []
+    degraded: list[str] = []
+    if not status.database_ok:
+        critical.append("database unreachable")
+    if not status.redis_ok:
+        critical.append("Redis unreachable")
+    if status.redis_ok:
+        names = [h.name for h in status.services if h.age_s is not None]
+        if not any(n.startswith("websocket_listener:") for n in names):
+            critical.append("listener not reporting")
+        if not any(n.startswith("trade_sync:") for n in names):
+            degraded.append("trade_sync not reporting")
+    for b in status.bots:
+        if b.connection_up is False:
+            critical.append(f"{b.bot_id} stream down")
+        if b.control in ("active", "paused") and (b.heartbeat_age_s is None or b.heartbeat_age_s > BOT_STALE_S):
+            degraded.append(f"{b.bot_id} heartbeat " + ("missing" if b.heartbeat_age_s is None
+                                                          else f"{b.heartbeat_age_s:.0f}s old"))
+    for s in last_sync:
+        if s.status in UNHEALTHY_SYNC:
+            degraded.append(f"last sync of {s.bot_id} {s.status}")
+    if pools is None:
+        degraded.append("PgBouncer console unreadable")
+    else:
+        waiting = sum(p.waiting for p in pools)
+        if waiting:
+            degraded.append(f"PgBouncer: {waiting} client(s) waiting")
+    if critical:
+        return "critical", tuple(critical + degraded)
+    if degraded:
+        return "degraded", tuple(degraded)
+    return "nominal", ()

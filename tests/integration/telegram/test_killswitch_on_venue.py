@@ -1,0 +1,90 @@
+"""/killswitch end to end: the real C2 service, the local Bot API server, and the simulated venue
+with open positions and resting orders on all three bots. Afterwards no position, no order, every
+bot paused, and the audit rows written; a viewer's and a stranger's taps changed nothing."""
+from __future__ import annotations
+
+import pytest
+
+from services.bybit_sim.handle import VenueAdmin, VenueProcess
+from services.telegram_c2.config import C2Settings
+from services.telegram_c2.service import C2Service
+from shared.bots import BOTS
+from shared.bybit.rest_client import BybitRestClient
+from shared.queries.flatten import Flattener
+from shared.settings import TelegramSettings
+from tests.integration.telegram.harness import ADMIN, STRANGER, TOKEN, VIEWER, C2Harness, register_bots
+from tests.integration.telegram.test_flatten_on_venue import open_position, positions
+from tests.support.stack import TestStack
+from tests.support.telegram_api import FakeTelegramApi
+
+pytestmark = pytest.mark.integration
+KEYS = {bot_id: (f"{bot_id}-key", f"{bot_id}-secret") for bot_id in BOTS}
+
+
+async def open_orders(client: BybitRestClient) -> list[dict]:  # type: ignore[type-arg]
+    return (await client.get("/v5/order/realtime", {"category": "linear", "settleCoin": "USDT"})).result["list"]
+
+
+async def test_killswitch_closes_everything_on_all_three_bots(clean_state: TestStack) -> None:
+    register_bots(clean_state)
+    with VenueProcess(list(KEYS.values()), speed=1.0, seed=5) as venue:
+        async with VenueAdmin(venue.admin_url) as admin:
+            await admin.pin_price("BTCUSDT", "60000")
+            await admin.pin_price("ETHUSDT", "3000")
+        clients = {b: BybitRestClient(venue.rest_url, k, s) for b, (k, s) in KEYS.items()}
+        for i, (bot_id, client) in enumerate(clients.items()):
+            await open_position(client, "BTCUSDT", "Buy" if i % 2 == 0 else "Sell", "0.010")
+            await open_position(client, "ETHUSDT", "Sell", f"0.{i + 1}0")
+            await client.post("/v5/order/create", {"category": "linear", "symbol": "BTCUSDT", "side": "Buy",
+                                                   "orderType": "Limit", "qty": "0.001", "price": "50000"})
+            assert len(await positions(client)) == 2 and len(await open_orders(client)) == 1
+
+        api = FakeTelegramApi(TOKEN)
+        await api.start()
+        telegram = TelegramSettings(C2_TELEGRAM_BOT_TOKEN=TOKEN, C2_TELEGRAM_ADMIN_IDS=str(ADMIN),
+                                    C2_TELEGRAM_VIEWER_IDS=str(VIEWER), C2_TELEGRAM_API_URL=api.base_url)
+        settings = C2Settings(C2_POLL_TIMEOUT_S=1, C2_ALERT_CHECK_INTERVAL_S=5, C2_HEARTBEAT_INTERVAL_S=1)
+        flattener = Flattener({b: BybitRestClient(venue.rest_url, k, s) for b, (k, s) in KEYS.items()})
+        service = C2Service(telegram, clean_state.db, clean_state.redis, settings, flattener=flattener)
+        await service.start()
+        c2 = C2Harness(api, service, clean_state)
+        try:
+            assert (await c2.ask(VIEWER, "/killswitch")).text == "Not allowed: control commands are for admins only."
+            ask = await c2.ask(ADMIN, "/killswitch")
+            assert ask.text.startswith("KILL SWITCH: pause every bot")
+            yes, no = (b["callback_data"] for b in ask.params["reply_markup"]["inline_keyboard"][0])
+            for user in (VIEWER, STRANGER):
+                mark = len(api.calls)
+                api.press_button(user, ask, yes)
+                if user == VIEWER:
+                    refused = await api.wait_for("answerCallbackQuery", after=mark)
+                    assert refused.params["text"] == "Admins only."
+            await c2.ask(ADMIN, "/help")
+            assert {r[0] for r in c2.owner_sql("SELECT status FROM trading.bots")} == {"active"}
+            for client in clients.values():
+                assert len(await positions(client)) == 2
+
+            mark = len(api.calls)
+            api.press_button(ADMIN, ask, yes)
+            done = await api.wait_for("editMessageText", after=mark, timeout_s=30)
+            await c2.ask(ADMIN, "/help")  # updates are handled in order: the tap's audit row is written
+            left = {b: (await positions(c), await open_orders(c)) for b, c in clients.items()}
+            history = {b: (await c.get("/v5/order/history", {"category": "linear", "limit": 50})).result["list"]
+                       for b, c in clients.items()}
+        finally:
+            await service.stop()
+            await api.stop()
+            for client in clients.values():
+                await client.close()
+    lines = done.text.splitlines()
+    assert lines[0] == "Kill switch done: every bot paused, nothing left open."
+    assert lines[1:] == [f"{b}: paused, 1 order(s) cancelled, 2 position(s) closed" for b in BOTS]
+    assert left == {b: ({}, []) for b in BOTS}
+    assert {r[0] for r in c2.owner_sql("SELECT status FROM trading.bots")} == {"paused"}
+    rows = c2.owner_sql("SELECT user_id, command, result FROM trading.audit_log ORDER BY id")
+    assert rows == [(VIEWER, "killswitch", "denied"), (ADMIN, "killswitch", "confirm_requested"),
+                    (VIEWER, "killswitch", "denied"), (STRANGER, "killswitch", "denied"),
+                    (ADMIN, "killswitch", "ok")]
+    for bot_id, orders in history.items():  # each position closed by an order under the bot's own key
+        links = [o["orderLinkId"] for o in orders if o["orderLinkId"].startswith(f"{bot_id}-flatten-")]
+        assert len(links) == 2, (bot_id, links)
