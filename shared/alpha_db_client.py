@@ -117,6 +117,11 @@ class AlphaDBClient:
             raise RuntimeError("AlphaDBClient is not open: use `async with AlphaDBClient(...)`")
         return self._pool
 
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        """The open `strategy_user` pool, e.g. for the bot's state (`PgStateStore.for_client`)."""
+        return self._db()
+
     async def _as_bot(self, statement: str, params: tuple[Any, ...]) -> None:
         async with self._db().connection() as conn, conn.transaction():
             await conn.execute("SELECT set_config('trading.bot_id', %s, true)", (self.bot_id,))
