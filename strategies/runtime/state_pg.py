@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -45,17 +46,56 @@ ON CONFLICT (bot_id, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXC
 _DELETE_SQL = "DELETE FROM trading.strategy_state WHERE bot_id = %s AND key = ANY(%s::text[])"
 
 
-def _default(value: Any) -> Any:
+def _float(value: float) -> str:
+    """A float as JSON that jsonb keeps a float: jsonb stores numbers as numeric and prints them without
+    an exponent, so 1e+20 would come back as the int 100000000000000000000; written as
+    100000000000000000000.0 it comes back as the float it was."""
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    text = repr(value)
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+        if "." not in text:
+            text += ".0"
+    return text
+
+
+def _key(key: object) -> str:
+    """A nested object's key, converted as the json module converts it."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, (bool, int, float)) or key is None:
+        return json.dumps(key)
+    raise TypeError(f"a key of type {type(key).__name__} is not JSON")
+
+
+def _encode(value: Any) -> str:
+    """JSON text of a state value (pure): the JSON types, plus Decimal (its exact string) and aware
+    datetimes (ISO 8601 UTC strings)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, str):
+        return json.dumps(value)
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} is not a finite decimal")
-        return str(value)
+        return json.dumps(str(value))
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"{value.isoformat()} has no time zone (state times are UTC)")
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return json.dumps(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
     if isinstance(value, date):
-        return value.isoformat()
+        return json.dumps(value.isoformat())
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(_key(k))}:{_encode(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
@@ -72,8 +112,8 @@ def encode_items(items: Mapping[str, Any]) -> str:
     for key, value in items.items():
         _check_key(key)
         try:
-            out[key] = json.dumps(value, default=_default, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
+            out[key] = _encode(value)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise ValueError(f"state {key!r}: {exc}") from None
     return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in out.items()) + "}"
 
@@ -112,6 +152,9 @@ class PgStateStore:
                     await conn.execute("SELECT set_config('trading.bot_id', %s, true)", (self.bot_id,))
                     return await work(conn)
             except psycopg.OperationalError as exc:  # connection lost, server restarting, deadlock
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # a cancellation the pool turned into an error
+                    raise asyncio.CancelledError from exc
                 if time.monotonic() + delay_s > deadline:
                     raise
                 self.retries += 1
