@@ -1,5 +1,5 @@
 """A bot's persistent state in PostgreSQL (`trading.strategy_state`, migration 0070): the `StateStore`
-of the live runtime. The backtester and tests use the in-memory store of `strategies/runtime/state.py`.
+(`strategies/runtime/state.py`) of a live bot. The backtester and tests use the in-memory store there.
 
 Each call is one transaction through PgBouncer as `strategy_user`, acting as the bot
 (`set_config('trading.bot_id', ..., true)`, which row-level security checks): `save` upserts every
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 import structlog
@@ -27,11 +27,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.db.pool import open_pool
 from shared.settings import DatabaseSettings
+from strategies.runtime.state import JSONValue
 
 if TYPE_CHECKING:
     from shared.alpha_db_client import AlphaDBClient
 
-JSONValue = Union[str, int, float, bool, None, list["JSONValue"], dict[str, "JSONValue"]]
 MAX_KEY_LEN = 200  # as the table's CHECK
 T = TypeVar("T")
 log = structlog.get_logger()
