@@ -117,6 +117,11 @@ class AlphaDBClient:
             raise RuntimeError("AlphaDBClient is not open: use `async with AlphaDBClient(...)`")
         return self._pool
 
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        """The open `strategy_user` pool, e.g. for the bot's state (`PgStateStore.for_client`)."""
+        return self._db()
+
     async def _as_bot(self, statement: str, params: tuple[Any, ...]) -> None:
         async with self._db().connection() as conn, conn.transaction():
             await conn.execute("SELECT set_config('trading.bot_id', %s, true)", (self.bot_id,))
@@ -137,11 +142,17 @@ class AlphaDBClient:
         await self._platform.set(f"heartbeat:bot:{self.bot_id}", now, ex=HEARTBEAT_TTL_S)
 
     async def _beat_forever(self) -> None:
+        task = asyncio.current_task()
         while True:
             try:
                 await self.heartbeat()
             except Exception as exc:  # a restart of PostgreSQL or Redis must not kill the bot
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc
                 log.warning("heartbeat failed", error=type(exc).__name__)
+            if task is not None and task.cancelling():
+                # close() cancelled a beat and a library below swallowed it: stop, or close() waits for ever
+                raise asyncio.CancelledError
             await asyncio.sleep(self.heartbeat_interval_s)
 
     async def get_position(self, symbol: str) -> Position | None:

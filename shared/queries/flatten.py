@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
+from shared.bybit.messages import parse_position_page
 from shared.bybit.rest_client import BybitApiError, BybitHttpError, BybitRestClient
 
 
@@ -67,21 +68,22 @@ class Flattener:
             resp = await client.get("/v5/position/list", {"category": "linear", "settleCoin": "USDT", "limit": 200})
         except (BybitApiError, BybitHttpError, OSError) as exc:
             return FlattenOutcome(bot_id, cancelled, (), (*errors, f"position list: {exc}"))
+        listed, unreadable, _ = parse_position_page(resp.result)
+        errors.extend(f"position list: unreadable row ({bad.reason})" for bad in unreadable)
         closed: list[ClosedPosition] = []
-        for row in resp.result.get("list") or []:
-            size = Decimal(str(row.get("size") or "0"))
-            side = str(row.get("side") or "")
-            if size == 0 or side not in ("Buy", "Sell"):
+        for position in listed:
+            if position.is_flat or position.side not in ("Buy", "Sell"):
                 continue
-            body = {"category": "linear", "symbol": row["symbol"], "side": "Sell" if side == "Buy" else "Buy",
-                    "orderType": "Market", "qty": str(size), "reduceOnly": True, "positionIdx": 0,
-                    "orderLinkId": flatten_link_id(bot_id)}
+            body = {"category": "linear", "symbol": position.symbol,
+                    "side": "Sell" if position.side == "Buy" else "Buy", "orderType": "Market",
+                    "qty": position.size, "reduceOnly": True, "positionIdx": 0, "orderLinkId": flatten_link_id(bot_id)}
             try:
                 order = await client.post("/v5/order/create", body)
             except (BybitApiError, BybitHttpError, OSError) as exc:
-                errors.append(f"{row['symbol']}: {exc}")
+                errors.append(f"{position.symbol}: {exc}")
                 continue
-            closed.append(ClosedPosition(row["symbol"], side, size, str(order.result.get("orderId", ""))))
+            closed.append(ClosedPosition(position.symbol, position.side, position.size,
+                                         str(order.result.get("orderId", ""))))
         return FlattenOutcome(bot_id, cancelled, tuple(closed), tuple(errors))
 
     async def leftovers(self, bot_id: str) -> Leftovers:

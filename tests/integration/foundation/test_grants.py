@@ -88,6 +88,9 @@ table pnl_state                                  strategy_user    SELECT
 table round_trips                                c2_user          SELECT
 table round_trips                                reconciler_user  SELECT
 table round_trips                                strategy_user    SELECT
+table strategy_state                             c2_user          SELECT
+table strategy_state                             reconciler_user  SELECT
+table strategy_state                             strategy_user    DELETE,INSERT,SELECT,UPDATE
 table sync_runs                                  c2_user          SELECT
 table sync_runs                                  reconciler_user  INSERT,SELECT,UPDATE
 table wallet_snapshots                           c2_user          SELECT
