@@ -23,3 +23,4 @@ class C2Settings(BaseSettings):
     poll_timeout_s: int = Field(20, ge=0, le=50, validation_alias="C2_POLL_TIMEOUT_S")
     heartbeat_interval_s: float = Field(30.0, gt=0, validation_alias="C2_HEARTBEAT_INTERVAL_S")
     confirm_ttl_s: float = Field(60.0, gt=0, validation_alias="C2_CONFIRM_TTL_S")
+    flatten_wait_s: float = Field(20.0, gt=0, le=120, validation_alias="C2_FLATTEN_WAIT_S")

@@ -18,13 +18,11 @@ from services.telegram_c2.deps import Deps
 from services.telegram_c2.sender import Outbox
 from shared.bots import BOTS, PLATFORM_REDIS_DB
 from shared.db.pool import open_pool
-from shared.bybit.rest_client import BybitRestClient
 from shared.queries.control import Control
-from shared.queries.flatten import Flattener
 from shared.queries.ops import Ops, pgbouncer_console_dsn
 from shared.queries.reports import Reports
 from shared.redis_client import redis_for
-from shared.settings import BotKeysSettings, DatabaseSettings, RedisSettings, TelegramSettings, VenueSettings, build_settings
+from shared.settings import DatabaseSettings, RedisSettings, TelegramSettings
 
 log = structlog.get_logger()
 HEARTBEAT_KEY = f"heartbeat:{SERVICE}:main"
@@ -37,20 +35,10 @@ async def open_backends(db: DatabaseSettings, redis: RedisSettings) -> tuple[Asy
     return pool, {i: redis_for(redis, i) for i in dbs}
 
 
-def make_flattener(keys: BotKeysSettings, venue: VenueSettings) -> Flattener:
-    """REST clients with each bot's own key, for the bots whose keys C2 was given."""
-    clients = {}
-    for bot_id in keys.configured_bots():
-        api_key, secret = keys.credentials(bot_id)
-        clients[bot_id] = BybitRestClient(venue.rest_url, api_key, secret, venue.bybit_recv_window_ms)
-    return Flattener(clients)
-
-
 class C2Service:
     def __init__(self, telegram: TelegramSettings, db: DatabaseSettings, redis: RedisSettings,
-                 settings: C2Settings, flattener: Flattener | None = None) -> None:
+                 settings: C2Settings) -> None:
         self.telegram = telegram
-        self.flattener = flattener or make_flattener(build_settings(BotKeysSettings), build_settings(VenueSettings))
         self._db = db
         self._redis_settings = redis
         self.settings = settings
@@ -62,7 +50,7 @@ class C2Service:
         self._pool, self._redis = await open_backends(self._db, self._redis_settings)
         platform = self._redis[PLATFORM_REDIS_DB]
         reports = Reports(self._pool, self._redis)
-        control = Control(self._pool, platform, self.flattener)
+        control = Control(self._pool, platform, self.settings.flatten_wait_s)
         access = Access(frozenset(self.telegram.c2_telegram_admin_ids),
                         frozenset(self.telegram.c2_telegram_viewer_ids))
         self.app = build_application(self.telegram.c2_telegram_bot_token.get_secret_value(),
@@ -111,7 +99,6 @@ class C2Service:
             if self.app.running:
                 await self.app.stop()
             await self.app.shutdown()
-        await self.flattener.close()
         if self._pool is not None:
             await self._pool.close()
         for r in self._redis.values():
