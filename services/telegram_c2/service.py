@@ -15,6 +15,7 @@ from services.telegram_c2.app import MENU, build_application
 from services.telegram_c2.auth import Access
 from services.telegram_c2.config import SERVICE, C2Settings
 from services.telegram_c2.deps import Deps
+from services.telegram_c2.event_relay import EventRelay
 from services.telegram_c2.sender import Outbox
 from shared.bots import BOTS, PLATFORM_REDIS_DB
 from shared.db.pool import open_pool
@@ -60,6 +61,7 @@ class C2Service:
         self.outbox = Outbox(self.app.bot)
         recipients = tuple(dict.fromkeys(self.telegram.c2_telegram_admin_ids + self.telegram.c2_telegram_viewer_ids))
         self.alerts = Alerts(self.settings, self.outbox, recipients, reports, self._pool, platform)
+        self.events = EventRelay(self.settings, self.outbox, recipients, platform)
         await self.app.initialize()
         try:
             await self.app.bot.set_my_commands(MENU)
@@ -71,7 +73,8 @@ class C2Service:
                                              allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("c2:outbox", self.outbox.run()), ("c2:fill_alerts", self.alerts.follow_fills()),
-            ("c2:watch", self.alerts.watch()), ("c2:heartbeat", self._beat()))]
+            ("c2:watch", self.alerts.watch()), ("c2:bot_events", self.events.run()),
+            ("c2:heartbeat", self._beat()))]
         log.info("c2_started", admins=len(access.admin_ids), viewers=len(access.viewer_ids))
 
     async def _beat(self) -> None:

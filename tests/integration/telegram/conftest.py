@@ -23,7 +23,7 @@ async def c2(clean_state: TestStack) -> AsyncIterator[C2Harness]:
                                 C2_TELEGRAM_VIEWER_IDS=str(VIEWER), C2_TELEGRAM_API_URL=api.base_url)
     settings = C2Settings(C2_ALERT_COALESCE_S=0.5, C2_ALERT_CHECK_INTERVAL_S=0.3, C2_POLL_TIMEOUT_S=1,
                           C2_HEARTBEAT_INTERVAL_S=1, C2_ALERT_FILLS_FUNDING="silent",
-                          C2_FLATTEN_WAIT_S=1)
+                          C2_FLATTEN_WAIT_S=1, C2_EVENT_BATCH_S=1)
     service = C2Service(telegram, clean_state.db, clean_state.redis, settings)
     await service.start()
     try:
