@@ -99,11 +99,15 @@ class FlattenWorker:
         left: Leftovers
         while True:
             attempts += 1
-            outcome = await self._flattener.flatten(req.bot_id)  # positions re-read each time; reduce-only
-            cancelled += outcome.cancelled_orders
-            closed += [(c.symbol, c.side, c.qty) for c in outcome.closed]
-            errors = list(outcome.errors)  # the last attempt's: earlier ones were retried
-            left = await self._flattener.leftovers(req.bot_id)
+            try:
+                outcome = await self._flattener.flatten(req.bot_id)  # positions re-read each time; reduce-only
+                cancelled += outcome.cancelled_orders
+                closed += [(c.symbol, c.side, c.qty) for c in outcome.closed]
+                errors = list(outcome.errors)  # the last attempt's: earlier ones were retried
+                left = await self._flattener.leftovers(req.bot_id)
+            except Exception as exc:  # noqa: BLE001 - any client failure is retried until the deadline
+                errors = [f"{type(exc).__name__}: {str(exc)[:150]}"]
+                left = Leftovers(req.bot_id, (), 0, f"could not check: {type(exc).__name__}")
             nothing_left = left.error is None and not left.positions and left.open_orders == 0
             if nothing_left or loop.time() + self._retry_every_s > deadline:
                 break

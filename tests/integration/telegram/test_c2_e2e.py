@@ -186,7 +186,7 @@ async def test_flatten_only_after_confirmation(c2: C2Harness) -> None:
         await platform.aclose()
     rows = c2.owner_sql("SELECT role, command, result FROM trading.audit_log ORDER BY id")
     assert rows == [("admin", "flatten", "confirm_requested"), ("viewer", "flatten", "denied"),
-                    ("admin", "flatten", "ok"), ("admin", "flatten", "expired"),
+                    ("admin", "flatten", "incomplete"), ("admin", "flatten", "expired"),
                     ("admin", "flatten", "confirm_requested"), ("admin", "flatten", "cancelled")]
 
 

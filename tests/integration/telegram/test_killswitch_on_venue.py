@@ -92,3 +92,43 @@ async def test_killswitch_closes_everything_on_all_three_bots(clean_state: TestS
     for bot_id, orders in history.items():  # each position closed by an order under the bot's own key
         links = [o["orderLinkId"] for o in orders if o["orderLinkId"].startswith(f"{bot_id}-flatten-")]
         assert len(links) == 2, (bot_id, links)
+
+
+async def test_flatten_through_telegram_is_executed_by_trade_sync(clean_state: TestStack, tmp_path: Path) -> None:
+    """/flatten from an admin: C2 (no key) pauses the bot, trade_sync closes, the reply says what is left."""
+    register_bots(clean_state)
+    with VenueProcess(list(KEYS.values()), speed=1.0, seed=6) as venue:
+        async with VenueAdmin(venue.admin_url) as admin:
+            await admin.pin_price("BTCUSDT", "60000")
+        client = BybitRestClient(venue.rest_url, *KEYS["momentum_001"])
+        await open_position(client, "BTCUSDT", "Sell", "0.030")
+        api = FakeTelegramApi(TOKEN)
+        await api.start()
+        telegram = TelegramSettings(C2_TELEGRAM_BOT_TOKEN=TOKEN, C2_TELEGRAM_ADMIN_IDS=str(ADMIN),
+                                    C2_TELEGRAM_VIEWER_IDS=str(VIEWER), C2_TELEGRAM_API_URL=api.base_url)
+        settings = C2Settings(C2_POLL_TIMEOUT_S=1, C2_ALERT_CHECK_INTERVAL_S=5, C2_HEARTBEAT_INTERVAL_S=1,
+                              C2_FLATTEN_WAIT_S=25)
+        serve = h.start_serve(h.base_env(clean_state.env, venue), tmp_path / "serve.log",
+                              clean_state.redis.redis_port, clean_state.redis.redis_password.get_secret_value())
+        service = C2Service(telegram, clean_state.db, clean_state.redis, settings)
+        await service.start()
+        c2 = C2Harness(api, service, clean_state)
+        try:
+            ask = await c2.ask(ADMIN, "/flatten charlie")
+            mark = len(api.calls)
+            api.press_button(ADMIN, ask, ask.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+            done = await api.wait_for("editMessageText", after=mark, timeout_s=30)
+            await c2.ask(ADMIN, "/help")  # the tap's audit row is written
+            left = (await positions(client), await open_orders(client))
+        finally:
+            await service.stop()
+            await api.stop()
+            serve.stop()
+            await client.close()
+    assert done.text == ("Flatten of momentum_001: paused. Closed BTCUSDT short 0.030; 0 open order(s) cancelled; "
+                         "nothing left open.")
+    assert left == ({}, [])
+    assert c2.owner_sql("SELECT role, command, args, result FROM trading.audit_log ORDER BY id") == [
+        ("admin", "flatten", "charlie", "confirm_requested"),
+        ("service", "flatten_execute", "momentum_001", "ok"),
+        ("admin", "flatten", "momentum_001", "ok")]
