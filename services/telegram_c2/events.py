@@ -17,17 +17,18 @@ from services.telegram_c2.formatting import money
 KNOWN_KINDS: tuple[str, ...] = (
     "entry", "exit", "stop_breakeven", "guard_tripped", "guard_halted", "guard_size_scaled", "guard_restored",
     "halted", "size_changed", "regime_change", "summary", "strategy_error", "order_rejected", "order_refused",
-    "control", "started", "position_adopted", "refusing_to_trade",
+    "control", "started", "position_adopted", "adopted", "unexpected_position", "refusing_to_trade",
 )
 LABELS = {"stop_breakeven": "STOP TO BREAKEVEN", "guard_tripped": "GUARD TRIPPED", "guard_halted": "HALTED",
           "guard_size_scaled": "SIZE CHANGED", "guard_restored": "GUARD RESTORED", "halted": "HALTED",
           "size_changed": "SIZE CHANGED", "regime_change": "REGIME CHANGE", "summary": "SUMMARY",
           "strategy_error": "STRATEGY ERROR", "order_rejected": "ORDER REJECTED", "order_refused": "ORDER REFUSED",
-          "control": "CONTROL", "started": "STARTED", "position_adopted": "POSITION ADOPTED",
+          "control": "CONTROL", "started": "STARTED", "position_adopted": "POSITION ADOPTED", "adopted": "POSITION ADOPTED",
+          "unexpected_position": "UNEXPECTED POSITION",
           "refusing_to_trade": "REFUSING TO TRADE"}
 ENTRY_EXTRAS = (("ema_fast", "EMA fast"), ("ema_slow", "EMA slow"), ("regime", "regime"), ("stop", "stop"),
                 ("stop_loss", "stop"), ("target", "target"), ("take_profit", "target"), ("trail", "trail"),
-                ("reason", "reason"))
+                ("trail_distance", "trail"), ("trail_activation", "trail from"), ("reason", "reason"))
 MAX_VALUE = 80
 MAX_MESSAGE = 4000
 
@@ -93,6 +94,8 @@ def _text(value: Any) -> str:
 
 
 def _decimal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
     try:
         return Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -120,7 +123,8 @@ def event_line(e: BotEvent, bot_label: str) -> str:
     d = e.data
     head = f"{e.at:%H:%M:%S} "
     if e.kind == "entry":
-        parts = [f"{head}ENTRY {bot_label} {_text(d.get('symbol', '?'))} {_direction(d.get('side', '?'))} "
+        side = f" {_direction(d['side'])}" if d.get("side") else ""
+        parts = [f"{head}ENTRY {bot_label} {_text(d.get('symbol', '?'))}{side} "
                  f"{_text(d.get('qty', '?'))} @ {_text(d.get('price', '?'))}"]
         seen: set[str] = set()
         for key, label in ENTRY_EXTRAS:
@@ -129,9 +133,11 @@ def event_line(e: BotEvent, bot_label: str) -> str:
                 parts.append(f"{label} {_text(d[key])}")
         return ", ".join(parts)
     if e.kind == "exit":
-        parts = [f"{head}EXIT {bot_label} {_text(d.get('symbol', '?'))} {_text(d.get('qty', '?'))} "
-                 f"@ {_text(d.get('price', '?'))}"]
-        pnl = _decimal(d.get("pnl", d.get("net_pnl")))
+        price = f" @ {_text(d['price'])}" if d.get("price") not in (None, "") else ""
+        parts = [f"{head}EXIT {bot_label} {_text(d.get('symbol', '?'))} {_text(d.get('qty', '?'))}{price}"]
+        if d.get("entry_price") not in (None, ""):
+            parts.append(f"entry {_text(d['entry_price'])}")
+        pnl = _decimal(next((d[k] for k in ("pnl", "net_pnl", "pnl_usdt") if d.get(k) not in (None, "")), None))
         if pnl is not None:
             pct = _decimal(d.get("pnl_pct"))
             parts.append(f"PnL {money(pnl, signed=True)} USDT" + (f" ({pct.quantize(Decimal('0.01')):+}%)"

@@ -41,6 +41,16 @@ def test_each_kind_reads_well() -> None:
                        "held_s": 93_784})
     assert event_line(full, "x") == "10:00:01 EXIT x SOLUSDT 3 @ 151, PnL +2.25 USDT (+0.50%), held 1d 2h"
     assert event_line(ev("stop_breakeven", {}), "x") == "10:00:01 STOP TO BREAKEVEN x"
+    # as ShortSeller writes them (strategies/shortseller/strategy.py)
+    short = ev("entry", {"symbol": "BTCUSDT", "price": "60000", "qty": "0.02", "regime": "ACTIVE", "ema_fast": "59990",
+                         "ema_slow": "60010", "stop_loss": "61200", "take_profit": "57000", "trail_distance": "300",
+                         "trail_activation": "58500", "order_link_id": "shortsel-entry-1"})
+    assert event_line(short, "x") == ("10:00:01 ENTRY x BTCUSDT 0.02 @ 60000, EMA fast 59990, EMA slow 60010, regime "
+                                      "ACTIVE, stop 61200, target 57000, trail 300, trail from 58500")
+    closed = ev("exit", {"symbol": "BTCUSDT", "reason": "take_profit", "entry_price": "60000", "qty": "0.02",
+                         "pnl_usdt": "59.1", "pnl_pct": "4.926", "holding_s": 5400, "adopted": False})
+    assert event_line(closed, "x") == ("10:00:01 EXIT x BTCUSDT 0.02, entry 60000, PnL +59.10 USDT (+4.93%), "
+                                       "held 1h 30m, reason take_profit")
     long_value = "e" * 500
     line = event_line(ev("strategy_error", {"error": long_value, "nested": {"a": [1]}}), "x")
     assert line == f"10:00:01 STRATEGY ERROR x: error {'e' * 77}..., nested {{\"a\":[1]}}"
