@@ -68,8 +68,8 @@ class FlattenWorker:
             await self._redis.xack(FLATTEN_REQUESTS_STREAM, FLATTEN_GROUP, entry_id)
             return
         if await self._redis.exists(result_key(req.request_id)):  # done before an acknowledgement was lost
-            log.info("flatten_request_already_done", request_id=req.request_id, bot_id=req.bot_id)
             await self._redis.xack(FLATTEN_REQUESTS_STREAM, FLATTEN_GROUP, entry_id)
+            log.info("flatten_request_already_done", request_id=req.request_id, bot_id=req.bot_id)
             return
         log.info("flatten_request_taken", request_id=req.request_id, bot_id=req.bot_id, by=req.by)
         result = await self.execute(req)

@@ -81,6 +81,14 @@ async def test_flatten_is_executed_by_trade_sync(clean_state: TestStack, tmp_pat
             stale = await wait_results(platform, {"lxalgo_001": "stale1"}, 20)
             assert await positions(bot) == {"BTCUSDT": Decimal("0.010"), "ETHUSDT": Decimal("0.50")}
             result = await Control(pool, platform, flatten_wait_s=20).flatten("lxalgo_001", "admin:1")
+            # the same request again (a sender's retry): acknowledged, not executed a second time
+            (_id, done_req), = (await platform.xrevrange(FLATTEN_REQUESTS_STREAM, count=1))
+            await platform.xadd(FLATTEN_REQUESTS_STREAM, done_req)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            while not any(e.get("event") == "flatten_request_already_done" for e in serve.events()):
+                assert loop.time() < deadline, serve.tail()
+                await asyncio.sleep(0.1)
             remaining, orders = await positions(bot), await open_orders(bot)
             history = await bot.get("/v5/order/history", {"category": "linear", "limit": 50})
             untouched = await positions(other)
