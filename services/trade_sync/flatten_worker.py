@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import structlog
 from psycopg_pool import AsyncConnectionPool
@@ -93,7 +94,7 @@ class FlattenWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline_s
         cancelled = 0
-        closed: list[tuple[str, str, object]] = []
+        closed: list[tuple[str, str, Decimal]] = []
         errors: list[str] = []
         attempts = 0
         left: Leftovers
@@ -114,9 +115,8 @@ class FlattenWorker:
             log.warning("flatten_attempt_incomplete", request_id=req.request_id, bot_id=req.bot_id,
                         attempt=attempts, errors=errors[:3], left_error=left.error)
             await asyncio.sleep(self._retry_every_s)
-        return FlattenResult(req.request_id, req.bot_id, "done", cancelled,
-                             tuple((s, side, q) for s, side, q in closed),  # type: ignore[misc]
-                             tuple(errors), left.positions, left.open_orders, left.error, attempts, utc_now_iso())
+        return FlattenResult(req.request_id, req.bot_id, "done", cancelled, tuple(closed), tuple(errors),
+                             left.positions, left.open_orders, left.error, attempts, utc_now_iso())
 
     async def _audit(self, req: FlattenRequest, result: FlattenResult) -> None:
         detail = (f"request {req.request_id} by {req.by}: {result.cancelled_orders} order(s) cancelled, "
