@@ -75,29 +75,31 @@ def format_sitrep(r: Sitrep) -> str:
     return "\n".join(lines)
 
 
-def _kill_line(b: KillOutcome, paused: bool) -> str:
+def _kill_line(b: KillOutcome, paused: bool, waited_s: float) -> str:
     state = "paused" if paused else "NOT paused"
-    if b.flattened is None:
-        asked = ("the bot was asked to close with its own key (not verified here)" if b.asked
-                 else "no bot process heard the request to close")
-        return f"{b.bot_id}: {state}; C2 holds no API key for it: {asked}"
-    parts = [f"{b.bot_id}: {state}, {b.flattened.cancelled_orders} order(s) cancelled, "
-             f"{len(b.flattened.closed)} position(s) closed"]
-    if b.flattened.errors:
-        parts.append("FAILED: " + "; ".join(b.flattened.errors)[:200])
-    left = b.left
-    if left is not None and left.error:
-        parts.append(left.error[:200])
-    elif left is not None and (left.positions or left.open_orders):
-        held = ", ".join(f"{sym} {side} {qty(size)}" for sym, side, size in left.positions)
-        parts.append(f"STILL OPEN: {held or 'no position'}; {left.open_orders} order(s)")
+    if b.request_error is not None:
+        return f"{b.bot_id}: {state}; the close request could not be sent ({b.request_error[:150]})"
+    r = b.result
+    if r is None:
+        return (f"{b.bot_id}: {state}; trade_sync has not answered within {waited_s:.0f}s: NOT verified "
+                "(the request stays queued; check /positions)")
+    if r.status != "done":
+        return f"{b.bot_id}: {state}; NOT executed ({r.status}): " + "; ".join(r.errors)[:200]
+    parts = [f"{b.bot_id}: {state}, {r.cancelled_orders} order(s) cancelled, {len(r.closed)} position(s) closed"]
+    if r.left_error:
+        parts.append(f"could not check what is left: {r.left_error[:200]}")
+    elif r.left_positions or r.left_orders:
+        held = ", ".join(f"{sym} {side} {qty(size)}" for sym, side, size in r.left_positions)
+        parts.append(f"STILL OPEN: {held or 'no position'}; {r.left_orders} order(s)")
+    if r.errors and not r.clean:
+        parts.append("FAILED: " + "; ".join(r.errors)[:200])
     return "; ".join(parts)
 
 
 def format_kill(r: KillReport) -> str:
     head = ("Kill switch done: every bot paused, nothing left open." if r.clean
             else "Kill switch done, but NOT everything is closed or paused:")
-    lines = [head] + [_kill_line(b, b.bot_id in r.paused) for b in r.bots]
+    lines = [head] + [_kill_line(b, b.bot_id in r.paused, r.waited_s) for b in r.bots]
     if r.pause_error:
         lines.append(f"The pause failed ({r.pause_error}): send /pause all when the database and Redis are back.")
     return "\n".join(lines)

@@ -117,11 +117,14 @@ async def flatten_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await query.edit_message_text(f"Flatten of {pending.bot_id} cancelled.")
         await audit(update, context, FLATTEN, pending.bot_id, "cancelled")
         return
+    await query.answer("Flatten requested.")  # before the wait for trade_sync's result (up to C2_FLATTEN_WAIT_S)
     try:
         result = await d.control.flatten(pending.bot_id, who(update))
     except Exception as exc:
         await audit(update, context, FLATTEN, pending.bot_id, "error", type(exc).__name__)
-        raise
-    await audit(update, context, FLATTEN, pending.bot_id, "ok", result.status)
-    await query.answer("Flatten requested.")
+        await query.edit_message_text(f"Flatten of {pending.bot_id} FAILED before it finished "
+                                      f"({type(exc).__name__}). Check /positions, then try again.")
+        return
+    await audit(update, context, FLATTEN, pending.bot_id, "ok" if result.status == "paused" else "incomplete",
+                result.detail)
     await query.edit_message_text(format_control(result))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
@@ -27,6 +27,7 @@ class Outgoing:
     text: str
     silent: bool = False
     photo: bytes | None = None
+    done: asyncio.Event | None = field(default=None, compare=False)  # set once delivered (or refused for good)
 
 
 def _retry_after_s(exc: RetryAfter) -> float:
@@ -71,6 +72,8 @@ class Outbox:
             item = await self._queue.get()
             try:
                 await self._deliver(item)
+                if item.done is not None:
+                    item.done.set()
             finally:
                 self._unsent -= 1
                 self._queue.task_done()

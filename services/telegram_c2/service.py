@@ -15,16 +15,15 @@ from services.telegram_c2.app import MENU, build_application
 from services.telegram_c2.auth import Access
 from services.telegram_c2.config import SERVICE, C2Settings
 from services.telegram_c2.deps import Deps
+from services.telegram_c2.event_relay import EventRelay
 from services.telegram_c2.sender import Outbox
 from shared.bots import BOTS, PLATFORM_REDIS_DB
 from shared.db.pool import open_pool
-from shared.bybit.rest_client import BybitRestClient
 from shared.queries.control import Control
-from shared.queries.flatten import Flattener
 from shared.queries.ops import Ops, pgbouncer_console_dsn
 from shared.queries.reports import Reports
 from shared.redis_client import redis_for
-from shared.settings import BotKeysSettings, DatabaseSettings, RedisSettings, TelegramSettings, VenueSettings, build_settings
+from shared.settings import DatabaseSettings, RedisSettings, TelegramSettings
 
 log = structlog.get_logger()
 HEARTBEAT_KEY = f"heartbeat:{SERVICE}:main"
@@ -37,20 +36,10 @@ async def open_backends(db: DatabaseSettings, redis: RedisSettings) -> tuple[Asy
     return pool, {i: redis_for(redis, i) for i in dbs}
 
 
-def make_flattener(keys: BotKeysSettings, venue: VenueSettings) -> Flattener:
-    """REST clients with each bot's own key, for the bots whose keys C2 was given."""
-    clients = {}
-    for bot_id in keys.configured_bots():
-        api_key, secret = keys.credentials(bot_id)
-        clients[bot_id] = BybitRestClient(venue.rest_url, api_key, secret, venue.bybit_recv_window_ms)
-    return Flattener(clients)
-
-
 class C2Service:
     def __init__(self, telegram: TelegramSettings, db: DatabaseSettings, redis: RedisSettings,
-                 settings: C2Settings, flattener: Flattener | None = None) -> None:
+                 settings: C2Settings) -> None:
         self.telegram = telegram
-        self.flattener = flattener or make_flattener(build_settings(BotKeysSettings), build_settings(VenueSettings))
         self._db = db
         self._redis_settings = redis
         self.settings = settings
@@ -62,7 +51,7 @@ class C2Service:
         self._pool, self._redis = await open_backends(self._db, self._redis_settings)
         platform = self._redis[PLATFORM_REDIS_DB]
         reports = Reports(self._pool, self._redis)
-        control = Control(self._pool, platform, self.flattener)
+        control = Control(self._pool, platform, self.settings.flatten_wait_s)
         access = Access(frozenset(self.telegram.c2_telegram_admin_ids),
                         frozenset(self.telegram.c2_telegram_viewer_ids))
         self.app = build_application(self.telegram.c2_telegram_bot_token.get_secret_value(),
@@ -72,6 +61,7 @@ class C2Service:
         self.outbox = Outbox(self.app.bot)
         recipients = tuple(dict.fromkeys(self.telegram.c2_telegram_admin_ids + self.telegram.c2_telegram_viewer_ids))
         self.alerts = Alerts(self.settings, self.outbox, recipients, reports, self._pool, platform)
+        self.events = EventRelay(self.settings, self.outbox, recipients, platform)
         await self.app.initialize()
         try:
             await self.app.bot.set_my_commands(MENU)
@@ -83,7 +73,8 @@ class C2Service:
                                              allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("c2:outbox", self.outbox.run()), ("c2:fill_alerts", self.alerts.follow_fills()),
-            ("c2:watch", self.alerts.watch()), ("c2:heartbeat", self._beat()))]
+            ("c2:watch", self.alerts.watch()), ("c2:bot_events", self.events.run()),
+            ("c2:heartbeat", self._beat()))]
         log.info("c2_started", admins=len(access.admin_ids), viewers=len(access.viewer_ids))
 
     async def _beat(self) -> None:
@@ -111,7 +102,6 @@ class C2Service:
             if self.app.running:
                 await self.app.stop()
             await self.app.shutdown()
-        await self.flattener.close()
         if self._pool is not None:
             await self._pool.close()
         for r in self._redis.values():

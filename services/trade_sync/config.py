@@ -18,3 +18,5 @@ class TradeSyncSettings(BaseSettings):
     ip_limit_per_5s: int = Field(600, ge=0, le=100_000, validation_alias="TRADE_SYNC_IP_LIMIT_PER_5S")
     repair_positions: bool = Field(True, validation_alias="TRADE_SYNC_REPAIR_POSITIONS")
     drift_confirm_s: float = Field(1.0, ge=0, le=60, validation_alias="TRADE_SYNC_DRIFT_CONFIRM_S")
+    flatten_deadline_s: float = Field(15.0, gt=0, le=600, validation_alias="TRADE_SYNC_FLATTEN_DEADLINE_S")
+    flatten_max_age_s: float = Field(300.0, gt=0, le=86_400, validation_alias="TRADE_SYNC_FLATTEN_MAX_AGE_S")

@@ -9,8 +9,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.trade_sync.context import Context
+from services.trade_sync.flatten_worker import FlattenWorker
 from services.trade_sync.errors import TradeSyncError
 from services.trade_sync.reconcile import run_sync
+from shared.bybit.rest_client import BybitRestClient
+from shared.queries.flatten import Flattener
 
 log = structlog.get_logger()
 
@@ -46,9 +49,23 @@ async def _heartbeats(redis: Redis) -> None:
         await asyncio.sleep(HEARTBEAT_EVERY_S)
 
 
+def make_flattener(ctx: Context, bot_ids: list[str]) -> Flattener:
+    """One REST client per bot, with the bot's own key, for C2's flatten requests."""
+    clients = {}
+    for bot_id in bot_ids:
+        api_key, secret = ctx.keys.credentials(bot_id)
+        clients[bot_id] = BybitRestClient(ctx.venue.rest_url, api_key, secret, ctx.venue.bybit_recv_window_ms)
+    return Flattener(clients)
+
+
 async def serve(ctx: Context, bot_ids: list[str], stop: asyncio.Event) -> None:
-    """Run `sync` every interval until `stop`; a failed cycle is logged and the next one runs anyway."""
+    """Run `sync` every interval until `stop`; a failed cycle is logged and the next one runs anyway.
+    Beside it, C2's flatten requests are executed as they come (flatten_worker.py)."""
     hb = asyncio.create_task(_heartbeats(ctx.redis), name="heartbeat")
+    flattener = make_flattener(ctx, bot_ids)
+    worker = FlattenWorker(ctx.redis, ctx.store.pool, flattener, deadline_s=ctx.settings.flatten_deadline_s,
+                           max_age_s=ctx.settings.flatten_max_age_s)
+    flat = asyncio.create_task(worker.run(stop), name="flatten_requests")
     interval = ctx.settings.interval_s
     log.info("trade_sync_serving", bots=bot_ids, interval_s=interval, hours=ctx.settings.sync_hours)
     try:
@@ -70,4 +87,6 @@ async def serve(ctx: Context, bot_ids: list[str], stop: asyncio.Event) -> None:
                 pass
     finally:
         hb.cancel()
-        await asyncio.gather(hb, return_exceptions=True)
+        flat.cancel()
+        await asyncio.gather(hb, flat, return_exceptions=True)
+        await flattener.close()

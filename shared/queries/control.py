@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from shared.bots import BOTS
-from shared.queries.flatten import Flattener, FlattenOutcome
+from shared.queries.flatten_requests import FlattenResult, submit, wait_results
 from shared.queries.results import ControlResult
 
 if TYPE_CHECKING:
@@ -29,10 +29,10 @@ def control_key(bot_id: str) -> str:
 
 
 class Control:
-    def __init__(self, pool: AsyncConnectionPool, platform: Redis, flattener: Flattener | None = None) -> None:
+    def __init__(self, pool: AsyncConnectionPool, platform: Redis, flatten_wait_s: float = 20.0) -> None:
         self._pool = pool
         self._platform = platform
-        self._flattener = flattener
+        self.flatten_wait_s = flatten_wait_s
 
     async def set_status(self, targets: tuple[str, ...], status: str, by: str) -> ControlResult:
         """pause (status 'paused') or resume ('active'): a paused bot opens nothing new."""
@@ -56,29 +56,37 @@ class Control:
         return ControlResult(command, targets, status)
 
     async def flatten(self, bot_id: str, by: str) -> ControlResult:
-        """Pause the bot (so it opens nothing new), tell it on `control_channel`, and, when C2 holds
-        the bot's key, close its positions on the exchange itself: a hung bot is still flattened."""
+        """Pause the bot (so it opens nothing new), tell it on `control_channel`, and have trade_sync
+        (which holds the bot's key) close its positions: a hung or stopped bot is still flattened.
+        Waits up to `flatten_wait_s` for trade_sync's result and says what is left."""
         if bot_id not in BOTS:
             raise ValueError(f"unknown bot {bot_id!r}")
         await self.set_status((bot_id,), "paused", by)
-        receivers = await self.request_flatten(bot_id, by)
-        if self._flattener is None or not self._flattener.can_flatten(bot_id):
-            return ControlResult("flatten", (bot_id,), "paused" if receivers else "no_listener",
-                                 "no API key for this bot in C2: the bot itself must close")
-        outcome = await self._flattener.flatten(bot_id)
-        return ControlResult("flatten", (bot_id,), "error" if outcome.errors else "paused", describe(outcome))
+        await self.request_flatten(bot_id, by)
+        result = (await self.execute_flatten((bot_id,), by))[bot_id]
+        if result is None:
+            return ControlResult("flatten", (bot_id,), "pending",
+                                 f"not verified: trade_sync has not answered within {self.flatten_wait_s:.0f}s; "
+                                 "the request stays queued, check /positions")
+        return ControlResult("flatten", (bot_id,), "paused" if result.clean else "error", describe(result))
 
     async def request_flatten(self, bot_id: str, by: str) -> int:
-        """Ask the bot on `control_channel` to close everything itself; how many processes heard it."""
+        """Tell the bot on `control_channel` to close (it stops acting); how many processes heard it."""
         now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
         return int(await self._platform.publish(
             CONTROL_CHANNEL, json.dumps({"bot_id": bot_id, "command": "flatten", "by": by, "at": now})))
 
+    async def execute_flatten(self, bot_ids: tuple[str, ...], by: str) -> dict[str, FlattenResult | None]:
+        """Durable requests to trade_sync (flatten_requests.py), and their results: None where none
+        came within `flatten_wait_s`."""
+        ids = await submit(self._platform, bot_ids, by)
+        return await wait_results(self._platform, ids, self.flatten_wait_s)
+
     async def kill_switch(self, by: str) -> KillReport:
-        """Pause every bot, then flatten each on the exchange with its own key (see killswitch.py)."""
+        """Pause every bot, then have trade_sync flatten each with its own key (see killswitch.py)."""
         from shared.queries.killswitch import kill_switch  # it builds on this class
 
-        return await kill_switch(self, self._flattener or Flattener({}), by)
+        return await kill_switch(self, by)
 
     async def audit(self, *, user_id: int, username: str | None, role: str, command: str, args: str,
                     result: str, detail: str | None = None) -> None:
@@ -90,10 +98,19 @@ class Control:
                  (detail or "")[:MAX_AUDIT_TEXT] or None))
 
 
-def describe(outcome: FlattenOutcome) -> str:
-    closed = ", ".join(f"{c.symbol} {'long' if c.side == 'Buy' else 'short'} {c.qty}" for c in outcome.closed)
+def describe(r: FlattenResult) -> str:
+    if r.status != "done":
+        return f"NOT executed ({r.status}): " + "; ".join(r.errors)[:300]
+    closed = ", ".join(f"{sym} {'long' if side == 'Buy' else 'short'} {q}" for sym, side, q in r.closed)
     parts = [f"closed {closed}" if closed else "no open position",
-             f"{outcome.cancelled_orders} open order(s) cancelled"]
-    if outcome.errors:
-        parts.append("FAILED: " + "; ".join(outcome.errors)[:300])
+             f"{r.cancelled_orders} open order(s) cancelled"]
+    if r.left_error:
+        parts.append(f"what is left could not be checked: {r.left_error[:200]}")
+    elif r.left_positions or r.left_orders:
+        held = ", ".join(f"{sym} {side} {q}" for sym, side, q in r.left_positions)
+        parts.append(f"STILL OPEN: {held or 'no position'}; {r.left_orders} order(s)")
+    else:
+        parts.append("nothing left open")
+    if r.errors and not r.clean:
+        parts.append("FAILED: " + "; ".join(r.errors)[:300])
     return "; ".join(parts)

@@ -1,7 +1,8 @@
 """Closing a bot's positions on the exchange with the bot's own key.
 
-`/flatten` must work even when the strategy process is hung or gone, so the C2 bot does it itself:
-cancel the bot's open orders, then one reduce-only market order per open position. The orders carry
+`/flatten` and `/killswitch` must work even when the strategy process is hung or gone, so trade_sync
+(which holds every bot's key) does it on C2's request (flatten_requests.py): cancel the bot's open
+orders, then one reduce-only market order per open position, sized from freshly read positions. The orders carry
 `orderLinkId = "{bot_id}-flatten-{hex}"`, so the listener attributes the fills (close reason
 `flatten`) like any other order of the bot.
 """

@@ -3,16 +3,16 @@ bot (reduce-only market orders under each bot's own key, as /flatten does), then
 It stops nothing else (the listener, trade_sync and C2 keep running, so the closing fills are
 recorded and reported).
 
-C2 closes a bot's positions itself when it holds the bot's key (locally, and in tests); where it
-does not (the production container gets no trading key), it asks the bot on `control_channel` to
-close with its own key, and the report says so: what the bot did is then not verified here."""
+The closing is done by trade_sync, which holds every bot's key (C2's container holds none): C2
+writes one durable request per bot (flatten_requests.py) and waits for the results, which say what
+each bot still holds on the exchange afterwards. Each bot is also told on `control_channel`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.bots import BOTS
-from shared.queries.flatten import Flattener, FlattenOutcome, Leftovers
+from shared.queries.flatten_requests import FlattenResult
 
 if TYPE_CHECKING:
     from shared.queries.control import Control
@@ -21,14 +21,12 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class KillOutcome:
     bot_id: str
-    flattened: FlattenOutcome | None  # None: C2 holds no key for this bot
-    left: Leftovers | None
-    asked: int = 0  # without a key: how many bot processes heard the request to close
+    result: FlattenResult | None  # None: trade_sync did not answer in time (or the request failed)
+    request_error: str | None = None  # the request could not be written
 
     @property
     def clean(self) -> bool:
-        return (self.flattened is not None and not self.flattened.errors and self.left is not None
-                and self.left.error is None and not self.left.positions and self.left.open_orders == 0)
+        return self.result is not None and self.result.clean
 
 
 @dataclass(frozen=True)
@@ -36,13 +34,14 @@ class KillReport:
     paused: tuple[str, ...]
     bots: tuple[KillOutcome, ...]
     pause_error: str | None = None  # the pause could not be recorded (the closing went ahead anyway)
+    waited_s: float = 0.0
 
     @property
     def clean(self) -> bool:
         return self.pause_error is None and all(b.clean for b in self.bots)
 
 
-async def kill_switch(control: Control, flattener: Flattener, by: str) -> KillReport:
+async def kill_switch(control: Control, by: str) -> KillReport:
     """A failed pause (database or Redis down) does not stop the closing: the exchange is what matters."""
     paused: tuple[str, ...] = ()
     pause_error = None
@@ -50,15 +49,15 @@ async def kill_switch(control: Control, flattener: Flattener, by: str) -> KillRe
         paused = (await control.set_status(tuple(BOTS), "paused", by)).bots
     except Exception as exc:  # noqa: BLE001 - reported, and the positions are still closed
         pause_error = f"{type(exc).__name__}: {str(exc)[:150]}"
-    outcomes = []
     for bot_id in BOTS:
-        if not flattener.can_flatten(bot_id):
-            try:
-                asked = await control.request_flatten(bot_id, by)
-            except Exception:  # noqa: BLE001 - Redis down: reported as nobody asked
-                asked = 0
-            outcomes.append(KillOutcome(bot_id, None, None, asked))
-            continue
-        flattened = await flattener.flatten(bot_id)
-        outcomes.append(KillOutcome(bot_id, flattened, await flattener.leftovers(bot_id)))
-    return KillReport(paused, tuple(outcomes), pause_error)
+        try:
+            await control.request_flatten(bot_id, by)
+        except Exception:  # noqa: BLE001 - only a courtesy to the bots; trade_sync does the closing
+            pass
+    try:
+        results = await control.execute_flatten(tuple(BOTS), by)
+    except Exception as exc:  # noqa: BLE001 - Redis down: nothing could be asked
+        error = f"{type(exc).__name__}: {str(exc)[:150]}"
+        return KillReport(paused, tuple(KillOutcome(b, None, error) for b in BOTS), pause_error,
+                          control.flatten_wait_s)
+    return KillReport(paused, tuple(KillOutcome(b, results[b]) for b in BOTS), pause_error, control.flatten_wait_s)

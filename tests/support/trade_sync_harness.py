@@ -150,3 +150,55 @@ def spawn_cli(args: Sequence[str], env: dict[str, str], log_path: Path) -> subpr
     with open(log_path, "ab") as log:
         return subprocess.Popen([sys.executable, str(TRADE_SYNC_MAIN), *args], cwd=REPO, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
+
+
+@dataclass
+class Serve:
+    """`trade_sync serve` as the container runs it: the scheduled sync and the flatten requests."""
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(ln) for ln in self.log_path.read_text(errors="replace").splitlines()
+                if ln.startswith("{")]
+
+
+def start_serve(env: dict[str, str], log_path: Path, redis_port: int, redis_password: str,
+                timeout_s: float = 60.0) -> Serve:
+    """Start `main.py serve`; ready once its scheduler has beaten. No listener is needed for the
+    flatten requests, so the first scheduled sync gives up quickly on what it cannot ingest."""
+    env = {"TRADE_SYNC_INTERVAL_S": "3600", "TRADE_SYNC_INGEST_TIMEOUT_S": "5", **env}
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "main.py", "serve"], cwd=REPO / "services" / "trade_sync",
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    serve = Serve(proc, log_path)
+    r = redis.Redis(port=redis_port, password=redis_password, decode_responses=True)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"trade_sync serve exited with {proc.returncode}: {serve.tail()}")
+            if r.exists("heartbeat:trade_sync:scheduler"):
+                return serve
+            time.sleep(0.1)
+    finally:
+        r.close()
+    serve.stop()
+    raise RuntimeError(f"trade_sync serve not ready in {timeout_s} s: {serve.tail()}")

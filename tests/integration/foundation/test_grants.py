@@ -49,6 +49,7 @@ schema trading                                   listener_user    USAGE
 schema trading                                   reconciler_user  USAGE
 schema trading                                   strategy_user    USAGE
 sequence audit_log_id_seq                        c2_user          USAGE
+sequence audit_log_id_seq                        reconciler_user  USAGE
 sequence dead_letters_id_seq                     listener_user    USAGE
 sequence fills_id_seq                            listener_user    USAGE
 sequence order_events_id_seq                     listener_user    USAGE
@@ -56,6 +57,7 @@ sequence sync_runs_id_seq                        reconciler_user  USAGE
 sequence wallet_snapshots_id_seq                 listener_user    USAGE
 table alert_state                                c2_user          INSERT,SELECT,UPDATE
 table audit_log                                  c2_user          INSERT,SELECT
+table audit_log                                  reconciler_user  INSERT
 table backfill_progress                          c2_user          SELECT
 table backfill_progress                          reconciler_user  DELETE,INSERT,SELECT,UPDATE
 table bots                                       c2_user          SELECT

@@ -8,7 +8,6 @@ import pytest
 
 from services.telegram_c2.config import C2Settings
 from services.telegram_c2.service import C2Service
-from shared.queries.flatten import Flattener
 from shared.settings import TelegramSettings
 from tests.integration.telegram.harness import ADMIN, TOKEN, VIEWER, C2Harness, register_bots
 from tests.support.stack import TestStack
@@ -23,8 +22,9 @@ async def c2(clean_state: TestStack) -> AsyncIterator[C2Harness]:
     telegram = TelegramSettings(C2_TELEGRAM_BOT_TOKEN=TOKEN, C2_TELEGRAM_ADMIN_IDS=str(ADMIN),
                                 C2_TELEGRAM_VIEWER_IDS=str(VIEWER), C2_TELEGRAM_API_URL=api.base_url)
     settings = C2Settings(C2_ALERT_COALESCE_S=0.5, C2_ALERT_CHECK_INTERVAL_S=0.3, C2_POLL_TIMEOUT_S=1,
-                          C2_HEARTBEAT_INTERVAL_S=1, C2_ALERT_FILLS_FUNDING="silent")
-    service = C2Service(telegram, clean_state.db, clean_state.redis, settings, flattener=Flattener({}))
+                          C2_HEARTBEAT_INTERVAL_S=1, C2_ALERT_FILLS_FUNDING="silent",
+                          C2_FLATTEN_WAIT_S=1, C2_EVENT_BATCH_S=1)
+    service = C2Service(telegram, clean_state.db, clean_state.redis, settings)
     await service.start()
     try:
         yield C2Harness(api, service, clean_state)

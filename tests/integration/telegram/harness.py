@@ -15,7 +15,7 @@ VIEWER = 2002
 STRANGER = 3003
 
 
-ALERT_PREFIXES = ("New fill", "ALERT:", "Recovered:")
+ALERT_PREFIXES = ("New fill", "ALERT:", "Recovered:", "Bot event")
 
 
 def is_alert(text: str) -> bool:

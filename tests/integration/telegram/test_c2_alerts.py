@@ -106,8 +106,7 @@ async def test_a_restart_neither_repeats_nor_forgets_a_firing_alert(c2: C2Harnes
     c2.owner_sql("UPDATE trading.bots SET last_heartbeat = now() - interval '5 minutes' WHERE bot_id = 'lxalgo_001'")
     await c2.api.wait_for("sendMessage", to(ADMIN, "ALERT: bot lxalgo_001 heartbeat"))
     await c2.service.stop()
-    restarted = C2Service(c2.service.telegram, c2.stack.db, c2.stack.redis, c2.service.settings,
-                          flattener=c2.service.flattener)
+    restarted = C2Service(c2.service.telegram, c2.stack.db, c2.stack.redis, c2.service.settings)
     await restarted.start()
     try:
         mark = len(c2.api.calls)

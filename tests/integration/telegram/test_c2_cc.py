@@ -108,8 +108,9 @@ async def test_the_kill_switch_button_asks_first_and_can_be_cancelled(c2: C2Harn
     assert rows == [("killswitch", "confirm_requested"), ("killswitch", "cancelled"), ("killswitch", "expired")]
 
 
-async def test_without_keys_the_kill_switch_pauses_and_asks_every_bot(c2: C2Harness) -> None:
-    """The production container holds no trading key: the bots are paused and asked to close."""
+async def test_without_trade_sync_the_kill_switch_pauses_and_says_not_verified(c2: C2Harness) -> None:
+    """C2 holds no trading key: with no trade_sync answering, the bots are paused and told, the
+    requests stay queued, and the report says nothing is verified."""
     platform = redis_for(c2.stack.redis, 0)
     pubsub = platform.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe("control_channel")
@@ -119,12 +120,14 @@ async def test_without_keys_the_kill_switch_pauses_and_asks_every_bot(c2: C2Harn
         done = await press(c2, ADMIN, ask, yes, "editMessageText")
         messages = [json.loads((await next_message(pubsub))["data"]) for _ in range(6)]
         await c2.ask(ADMIN, "/help")  # updates are handled in order: the tap's audit row is written
+        queued = [f["bot_id"] for _id, f in await platform.xrange("control:flatten_requests")]
     finally:
         await pubsub.aclose()
         await platform.aclose()
     assert done.text.splitlines() == ["Kill switch done, but NOT everything is closed or paused:"] + [
-        f"{b}: paused; C2 holds no API key for it: the bot was asked to close with its own key (not verified here)"
+        f"{b}: paused; trade_sync has not answered within 1s: NOT verified (the request stays queued; check /positions)"
         for b in ("shortseller_001", "lxalgo_001", "momentum_001")]
+    assert queued == ["shortseller_001", "lxalgo_001", "momentum_001"]
     assert [(m["bot_id"], m["command"]) for m in messages] == [
         (b, c) for c in ("pause", "flatten") for b in ("shortseller_001", "lxalgo_001", "momentum_001")]
     assert set(statuses(c2).values()) == {"paused"}

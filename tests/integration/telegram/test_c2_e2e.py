@@ -163,7 +163,10 @@ async def test_flatten_only_after_confirmation(c2: C2Harness) -> None:
         c2.api.press_button(ADMIN, ask, buttons[0]["callback_data"])
         edited = await c2.api.wait_for("editMessageText", after=mark)
         assert edited.text.startswith("Flatten of lxalgo_001: paused")
-        assert "No API key for this bot in C2" in edited.text
+        assert edited.text == ("Flatten of lxalgo_001: paused. Not verified: trade_sync has not answered within 1s; "
+                               "the request stays queued, check /positions.")  # none runs here: the request stays queued
+        queued = await platform.xrange("control:flatten_requests")
+        assert [(f["bot_id"], f["by"]) for _id, f in queued] == [("lxalgo_001", f"telegram:{ADMIN}")]
         announced = [json.loads((await next_message(pubsub))["data"]) for _ in range(2)]
         assert [(m["bot_id"], m["command"]) for m in announced] == [("lxalgo_001", "pause"), ("lxalgo_001", "flatten")]
 
@@ -183,7 +186,7 @@ async def test_flatten_only_after_confirmation(c2: C2Harness) -> None:
         await platform.aclose()
     rows = c2.owner_sql("SELECT role, command, result FROM trading.audit_log ORDER BY id")
     assert rows == [("admin", "flatten", "confirm_requested"), ("viewer", "flatten", "denied"),
-                    ("admin", "flatten", "ok"), ("admin", "flatten", "expired"),
+                    ("admin", "flatten", "incomplete"), ("admin", "flatten", "expired"),
                     ("admin", "flatten", "confirm_requested"), ("admin", "flatten", "cancelled")]
 
 

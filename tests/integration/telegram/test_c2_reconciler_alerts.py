@@ -71,8 +71,7 @@ async def test_a_run_still_going_across_a_restart_is_reported_once(c2: C2Harness
         assert asyncio.get_running_loop().time() < deadline, "the report was never recorded"
         await asyncio.sleep(0.05)
     await c2.service.stop()
-    restarted = C2Service(c2.service.telegram, c2.stack.db, c2.stack.redis, c2.service.settings,
-                          flattener=c2.service.flattener)
+    restarted = C2Service(c2.service.telegram, c2.stack.db, c2.stack.redis, c2.service.settings)
     await restarted.start()
     try:
         await rounds(c2)

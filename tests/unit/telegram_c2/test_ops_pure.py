@@ -10,7 +10,7 @@ import pytest
 from services.telegram_c2.args import BadInput, parse_analytics_args, parse_daily_args, parse_trades_args
 from services.telegram_c2.formatting_ops import format_kill
 from shared.bots import resolve_bot
-from shared.queries.flatten import FlattenOutcome, Leftovers
+from shared.queries.flatten_requests import BadRequest, FlattenResult, parse_request, parse_result
 from shared.queries.killswitch import KillOutcome, KillReport
 from shared.queries.results import BotStatus, Heartbeat, PoolRow, StatusReport, SyncRow
 from shared.queries.verdict import verdict
@@ -59,24 +59,50 @@ def test_verdict() -> None:
     assert verdict(status(db=False, redis=False), pools, ())[1] == ("database unreachable", "Redis unreachable")
 
 
+def _result(bot: str, *, cancelled: int = 0, closed: tuple = (), errors: tuple = (), left: tuple = (),
+            orders: int = 0, left_error: str | None = None, status: str = "done") -> FlattenResult:
+    return FlattenResult(f"r-{bot}", bot, status, cancelled, closed, errors, left, orders, left_error, 1,
+                         "2026-12-06T00:00:00Z")
+
+
 def test_the_kill_report_says_what_is_left() -> None:
-    clean = KillOutcome("a", FlattenOutcome("a", 1, (), ()), Leftovers("a", (), 0))
-    nokey = KillOutcome("b", None, None)
-    asked = KillOutcome("b", None, None, asked=1)
-    assert format_kill(KillReport(("b",), (asked,))).splitlines()[1] == (
-        "b: paused; C2 holds no API key for it: the bot was asked to close with its own key (not verified here)")
-    stuck = KillOutcome("c", FlattenOutcome("c", 0, (), ("BTCUSDT: 110007 not enough",)),
-                        Leftovers("c", (("BTCUSDT", "Buy", Decimal("0.5")),), 2))
-    assert format_kill(KillReport(("a",), (clean,))).startswith("Kill switch done: every bot paused, nothing left")
-    text = format_kill(KillReport(("a", "b", "c"), (clean, nokey, stuck)))
+    clean = KillOutcome("a", _result("a", cancelled=1, closed=(("BTCUSDT", "Buy", Decimal("0.1")),)))
+    silent = KillOutcome("b", None)
+    unsent = KillOutcome("b", None, "ConnectionError: refused")
+    stuck = KillOutcome("c", _result("c", errors=("BTCUSDT: 110007 not enough",),
+                                     left=(("BTCUSDT", "Buy", Decimal("0.5")),), orders=2))
+    expired = KillOutcome("c", _result("c", status="expired", errors=("request 400s old (limit 300s): not executed",)))
+    assert format_kill(KillReport(("a",), (clean,), waited_s=20)).startswith(
+        "Kill switch done: every bot paused, nothing left")
+    text = format_kill(KillReport(("a", "b", "c"), (clean, silent, stuck), waited_s=20))
     assert text.splitlines() == [
         "Kill switch done, but NOT everything is closed or paused:",
-        "a: paused, 1 order(s) cancelled, 0 position(s) closed",
-        "b: paused; C2 holds no API key for it: no bot process heard the request to close",
-        "c: paused, 0 order(s) cancelled, 0 position(s) closed; FAILED: BTCUSDT: 110007 not enough; "
-        "STILL OPEN: BTCUSDT Buy 0.5; 2 order(s)"]
+        "a: paused, 1 order(s) cancelled, 1 position(s) closed",
+        "b: paused; trade_sync has not answered within 20s: NOT verified (the request stays queued; check /positions)",
+        "c: paused, 0 order(s) cancelled, 0 position(s) closed; STILL OPEN: BTCUSDT Buy 0.5; 2 order(s); "
+        "FAILED: BTCUSDT: 110007 not enough"]
+    assert format_kill(KillReport(("b", "c"), (unsent, expired))).splitlines()[1:] == [
+        "b: paused; the close request could not be sent (ConnectionError: refused)",
+        "c: paused; NOT executed (expired): request 400s old (limit 300s): not executed"]
     text = format_kill(KillReport((), (clean,), "OperationalError: connection refused"))
     assert text.splitlines() == [
         "Kill switch done, but NOT everything is closed or paused:",
-        "a: NOT paused, 1 order(s) cancelled, 0 position(s) closed",
+        "a: NOT paused, 1 order(s) cancelled, 1 position(s) closed",
         "The pause failed (OperationalError: connection refused): send /pause all when the database and Redis are back."]
+
+
+def test_flatten_requests_and_results_parse() -> None:
+    r = _result("a", cancelled=2, closed=(("BTCUSDT", "Sell", Decimal("0.020")),), errors=("x",),
+                left=(("ETHUSDT", "Buy", Decimal("1.5")),), orders=1, left_error="could not check: 503")
+    assert parse_result(r.as_hash()) == r and not r.clean
+    assert parse_result(_result("b").as_hash()).clean
+    with pytest.raises(ValueError, match="unreadable flatten result"):
+        parse_result({"request_id": "x"})
+    req = parse_request("1-0", {"request_id": "q", "bot_id": "lxalgo_001", "by": "telegram:1",
+                                "at": "2026-12-06T10:00:00Z"})
+    assert (req.request_id, req.bot_id, req.at.isoformat()) == ("q", "lxalgo_001", "2026-12-06T10:00:00+00:00")
+    for fields, why in (({"bot_id": "a", "at": "2026-12-06T10:00:00Z"}, "missing request_id"),
+                        ({"request_id": "q", "bot_id": "a", "at": "yesterday"}, "bad time"),
+                        ({"request_id": "q", "bot_id": "a", "at": "2026-12-06T10:00:00"}, "time without a zone")):
+        with pytest.raises(BadRequest, match=why):
+            parse_request("1-0", fields)
