@@ -49,11 +49,11 @@ def parse_dump_name(name: str) -> datetime | None:
 
 
 def parse_backup_at(text: str) -> time:
-    """`HH:MM` in UTC."""
-    m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", text.strip())
+    """`HH:MM` (or `HH:MM:SS`) in UTC."""
+    m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?", text.strip())
     if not m:
-        raise UsageError(f"BACKUP_AT must be HH:MM (UTC), e.g. 03:00, not {text!r}")
-    return time(int(m.group(1)), int(m.group(2)), tzinfo=UTC)
+        raise UsageError(f"BACKUP_AT must be HH:MM or HH:MM:SS (UTC), e.g. 03:00, not {text!r}")
+    return time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), tzinfo=UTC)
 
 
 def next_run(now: datetime, at: time) -> datetime:

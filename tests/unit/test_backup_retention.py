@@ -70,9 +70,10 @@ def test_next_run() -> None:
     plus2 = timezone(timedelta(hours=2))
     assert next_run(datetime(2026, 12, 6, 4, 30, tzinfo=plus2), three) == datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
     assert parse_backup_at(" 23:59 ") == time(23, 59, tzinfo=UTC)
+    assert parse_backup_at("03:00:30") == time(3, 0, 30, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("text", ["3:00", "24:00", "03:60", "", "0300", "03:00:00", "noon"])
+@pytest.mark.parametrize("text", ["3:00", "24:00", "03:60", "", "0300", "03:00:60", "03:00:", "noon"])
 def test_bad_backup_time(text: str) -> None:
     with pytest.raises(UsageError, match="BACKUP_AT must be HH:MM"):
         parse_backup_at(text)
