@@ -32,6 +32,7 @@ class ListenerSettings(BaseSettings):
     catchup_overlap_s: float = Field(60.0, ge=0, validation_alias="LISTENER_CATCHUP_OVERLAP_S")
     catchup_lookback_days: int = Field(7, ge=1, le=730, validation_alias="LISTENER_CATCHUP_LOOKBACK_DAYS")
     catchup_every_s: float = Field(300.0, gt=0, validation_alias="LISTENER_CATCHUP_EVERY_S")
+    fill_feed_maxlen: int = Field(20_000, ge=100, validation_alias="LISTENER_FILL_FEED_MAXLEN")
     max_batch: int = Field(1000, ge=1, le=10000, validation_alias="LISTENER_MAX_BATCH")
     queue_size: int = Field(10_000, ge=100, validation_alias="LISTENER_QUEUE_SIZE")
     wallet_snapshot_every_s: float = Field(60.0, gt=0, validation_alias="LISTENER_WALLET_SNAPSHOT_EVERY_S")

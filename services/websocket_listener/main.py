@@ -32,7 +32,6 @@ from services.websocket_listener.counters import Counters
 from services.websocket_listener.dispatch import Dispatcher, Source, WalletThrottle
 from services.websocket_listener.ingest import Ingestor
 from services.websocket_listener.pnl_refresh import refresh_forever
-from services.websocket_listener.receipts import prune_forever
 from services.websocket_listener.recovered import RecoveredConsumer
 from services.websocket_listener.streams import PRIVATE_TOPICS, Stream, StreamTiming, public_topics
 
@@ -92,7 +91,8 @@ async def run() -> int:
             catchups[bot_id].request_recent()
 
     ingest = Ingestor(pool, redis_by_db, {b: spec.redis_db for b, spec in BOTS.items()}, counters,
-                      max_batch=cfg.max_batch, queue_size=cfg.queue_size, on_mismatch=on_mismatch)
+                      max_batch=cfg.max_batch, queue_size=cfg.queue_size, on_mismatch=on_mismatch,
+                      fill_feed_maxlen=cfg.fill_feed_maxlen)
     dispatcher = Dispatcher(ingest, platform, counters, WalletThrottle(cfg.wallet_snapshot_every_s, time.monotonic))
     timing = _timing(cfg)
     rests: list[BybitRestClient] = []
@@ -132,7 +132,7 @@ async def run() -> int:
     beats = asyncio.create_task(_heartbeats(streams, dispatcher, counters, ingest, platform, cfg.heartbeat_every_s,
                                             stop), name="heartbeats")
     pnl = asyncio.create_task(refresh_forever(pool, counters, cfg.pnl_refresh_every_s, stop), name="pnl_refresh")
-    pruner = asyncio.create_task(prune_forever(pool, stop, lambda: ingest.retrying > 0), name="receipts_prune")
+    pruner = asyncio.create_task(ingest.drain_outbox_forever(stop), name="outbox_drain")
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([writer, stopper], return_when=asyncio.FIRST_COMPLETED)
     writer_died = writer in done
@@ -154,6 +154,10 @@ async def run() -> int:
     pnl.cancel()
     pruner.cancel()
     await asyncio.gather(writer, beats, pnl, pruner, return_exceptions=True)
+    try:
+        await ingest.drain_outbox()  # what is left is announced again by the next start
+    except Exception as exc:  # noqa: BLE001
+        log.warning("outbox_drain_failed", error=type(exc).__name__)
     try:
         await health.write_beats(platform, {s.source.conn_name: {"up": False, "error": "stopped"} for s in streams},
                                  {}, counters, datetime.now(UTC))
