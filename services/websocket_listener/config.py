@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICE = "websocket_listener"
+KLINE_INTERVALS = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M")
 
 
 def _csv(value: object) -> tuple[str, ...]:
@@ -22,7 +23,9 @@ class ListenerSettings(BaseSettings):
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(("BTCUSDT", "ETHUSDT", "SOLUSDT"),
                                                           validation_alias="LISTENER_SYMBOLS")
     bots: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="LISTENER_BOTS")
-    kline_interval: str = Field("5", validation_alias="LISTENER_KLINE_INTERVAL")
+    # Candle intervals of the public kline streams (Bybit's names: 1 3 5 15 30 60 120 240 360 720 D W M).
+    kline_intervals: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("5",), validation_alias=AliasChoices("LISTENER_KLINE_INTERVALS", "LISTENER_KLINE_INTERVAL"))
     ping_interval_s: float = Field(20.0, gt=0, validation_alias="LISTENER_PING_INTERVAL_S")
     dead_after_s: float = Field(30.0, gt=0, validation_alias="LISTENER_DEAD_AFTER_S")
     handshake_timeout_s: float = Field(10.0, gt=0, validation_alias="LISTENER_HANDSHAKE_TIMEOUT_S")
@@ -46,3 +49,12 @@ class ListenerSettings(BaseSettings):
     @classmethod
     def _split(cls, v: object) -> tuple[str, ...]:
         return _csv(v)
+
+    @field_validator("kline_intervals", mode="before")
+    @classmethod
+    def _intervals(cls, v: object) -> tuple[str, ...]:
+        intervals = _csv(v)
+        unknown = [i for i in intervals if i not in KLINE_INTERVALS]
+        if unknown or not intervals:
+            raise ValueError(f"kline intervals must be some of {','.join(KLINE_INTERVALS)}, got {v!r}")
+        return tuple(dict.fromkeys(intervals))

@@ -21,6 +21,10 @@ class Counters:
     position_mismatches: int = 0
     wallet_snapshots: int = 0
     market_updates: int = 0
+    candles_written: int = 0
+    candles_repeated: int = 0
+    candles_refused: int = 0
+    candles_dropped: int = 0
     catchups: int = 0
     catchup_rows: int = 0
     stream_entries: int = 0

@@ -115,7 +115,7 @@ async def run() -> int:
         catchup.request()
         streams.append(Stream(Source(f"ws:{bot_id}", bot_id), venue.ws_private_url, PRIVATE_TOPICS, dispatcher,
                               counters, timing, api_key=api_key, api_secret=secret, on_up=gap_catchup(bot_id)))
-    streams.append(Stream(Source("ws:public"), venue.ws_public_url, public_topics(cfg.symbols, cfg.kline_interval),
+    streams.append(Stream(Source("ws:public"), venue.ws_public_url, public_topics(cfg.symbols, cfg.kline_intervals),
                           dispatcher, counters, timing))
     consumer = RecoveredConsumer(platform, ingest, counters, BOTS, cfg.consumer_name)  # any registered bot
 

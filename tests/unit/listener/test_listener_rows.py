@@ -128,7 +128,9 @@ def test_wallet_throttle_keeps_the_latest_for_later() -> None:
 
 
 def test_public_topics() -> None:
-    assert public_topics(("BTCUSDT",), "5") == ("kline.5.BTCUSDT", "tickers.BTCUSDT")
+    assert public_topics(("BTCUSDT",), ("5",)) == ("kline.5.BTCUSDT", "tickers.BTCUSDT")
+    assert public_topics(("BTCUSDT", "ETHUSDT"), ("5", "D")) == (
+        "kline.5.BTCUSDT", "kline.D.BTCUSDT", "tickers.BTCUSDT", "kline.5.ETHUSDT", "kline.D.ETHUSDT", "tickers.ETHUSDT")
 
 
 def test_catchup_requests_coalesce_to_the_earliest_gap_and_remember_a_from_db_pass() -> None:
