@@ -134,10 +134,15 @@ async def run() -> int:
     pnl = asyncio.create_task(refresh_forever(pool, counters, cfg.pnl_refresh_every_s, stop), name="pnl_refresh")
     pruner = asyncio.create_task(ingest.drain_outbox_forever(stop), name="outbox_drain")
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([writer, stopper], return_when=asyncio.FIRST_COMPLETED)
-    writer_died = writer in done
-    if writer_died:
-        log.error("writer_died", error=repr(writer.exception()))
+    # Every task runs until `stop`: one that ends before (an exception nothing handled, or a return) stops
+    # the process with status 1, so the supervisor restarts it instead of it running on without a part.
+    watched = [writer, *producers, beats, pnl, pruner]
+    await asyncio.wait([*watched, stopper], return_when=asyncio.FIRST_COMPLETED)
+    died = [t for t in watched if t.done()]
+    for task in died:
+        exc = None if task.cancelled() else task.exception()
+        log.error("task_died", task=task.get_name(), error=repr(exc) if exc is not None else "ended before stop")
+    if died:
         stop.set()
 
     log.info("listener_stopping", queued=ingest.pending())
@@ -169,7 +174,7 @@ async def run() -> int:
         await r.aclose()
     await pool.close()
     log.info("listener_stopped", **counters.as_dict())
-    return 1 if writer_died else 0
+    return 1 if died else 0
 
 
 def quiet_gc() -> None:
