@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICE = "websocket_listener"
@@ -25,7 +25,7 @@ class ListenerSettings(BaseSettings):
     bots: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="LISTENER_BOTS")
     # Candle intervals of the public kline streams (Bybit's names: 1 3 5 15 30 60 120 240 360 720 D W M).
     kline_intervals: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("5",), validation_alias=AliasChoices("LISTENER_KLINE_INTERVALS", "LISTENER_KLINE_INTERVAL"))
+        ("5",), validation_alias="LISTENER_KLINE_INTERVALS")
     ping_interval_s: float = Field(20.0, gt=0, validation_alias="LISTENER_PING_INTERVAL_S")
     dead_after_s: float = Field(30.0, gt=0, validation_alias="LISTENER_DEAD_AFTER_S")
     handshake_timeout_s: float = Field(10.0, gt=0, validation_alias="LISTENER_HANDSHAKE_TIMEOUT_S")

@@ -27,6 +27,7 @@ class Counters:
     candles_dropped: int = 0
     catchups: int = 0
     catchup_rows: int = 0
+    catchup_rate_limited: int = 0
     stream_entries: int = 0
     batches: int = 0
     db_retries: int = 0

@@ -40,7 +40,11 @@ class Source:
 
 
 def market_price_key(symbol: str) -> str:
+    """JSON `{"price", "updated_at"}`, expiring MARKET_PRICE_TTL_S after the last write."""
     return f"market:{symbol}:price"
+
+
+MARKET_PRICE_TTL_S = 60  # a price nobody refreshes (listener or public stream down) goes away
 
 
 def market_volume_key(symbol: str) -> str:
@@ -136,7 +140,7 @@ class Dispatcher:
                                                                     WalletSnapshot, FastExecution)):
                 await self._private(source.bot_id, record, now)
             elif source.bot_id is None and isinstance(record, (Ticker, Kline, PublicTrade)):
-                market_ops.extend(_market_ops(record))
+                market_ops.extend(_market_ops(record, now))
                 if isinstance(record, Kline) and record.confirm:
                     if len(self._candles) == self._candles.maxlen:
                         self.counters.candles_dropped += 1
@@ -172,7 +176,7 @@ class Dispatcher:
         try:
             async with self._market.pipeline(transaction=False) as pipe:
                 for key, value in ops:
-                    pipe.set(key, value)
+                    pipe.set(key, value, ex=MARKET_PRICE_TTL_S if key.endswith(":price") else None)
                 for k in candles:
                     entry_id, fields = candle_entry(k)
                     pipe.xadd(kline_stream_key(k.symbol, k.interval), fields,  # type: ignore[arg-type]
@@ -194,11 +198,17 @@ class Dispatcher:
         self.counters.market_updates += len(ops)
 
 
-def _market_ops(record: Ticker | Kline | PublicTrade) -> list[tuple[str, str]]:
+def market_price_value(price: object, updated_at: datetime) -> str:
+    """The price key's JSON: the price as a decimal string and when the exchange stamped it (ISO UTC)."""
+    return json.dumps({"price": str(price), "updated_at": iso_utc(updated_at)}, separators=(",", ":"))
+
+
+def _market_ops(record: Ticker | Kline | PublicTrade, received_at: datetime) -> list[tuple[str, str]]:
     if isinstance(record, Ticker):
         ops = []
         if record.last_price is not None:
-            ops.append((market_price_key(record.symbol), str(record.last_price)))
+            ops.append((market_price_key(record.symbol), market_price_value(record.last_price,
+                                                                            record.ts or received_at)))
         if record.volume_24h is not None:
             ops.append((market_volume_key(record.symbol), str(record.volume_24h)))
         return ops

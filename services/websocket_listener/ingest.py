@@ -223,6 +223,8 @@ class Ingestor:
         self._tail: asyncio.Task[None] | None = None  # the newest batch: its commit, then its announcement
         self._failure: asyncio.Future[None] | None = None  # set by the first batch that fails
         self._committing: dict[object, tuple[Any, asyncio.Event]] = {}  # batches committing: exec ids, done
+        self._batches: dict[asyncio.Task[None], list[Item]] = {}  # taken off the queue, not yet announced
+        self.newest_committed: dict[str, datetime] = {}  # per bot, the newest exec time known committed
 
     # ---- producers -----------------------------------------------------------------------
 
@@ -256,6 +258,42 @@ class Ingestor:
         """Items not yet fully done: queued, being committed, or awaiting their post-commit step."""
         return self._queue.qsize() + self.in_flight
 
+    def _held(self) -> list[Item]:
+        """Everything queued or taken but not yet announced (the queue's own deque is read, not consumed)."""
+        out: list[Item] = list(self._queue._queue)  # type: ignore[attr-defined]
+        for batch in self._batches.values():
+            out += batch
+        return out
+
+    def oldest_held(self) -> dict[str, datetime]:
+        """Per bot, the oldest exec time of the fills held and not yet known committed (a scan of at most
+        the queue bound plus two batches, done once a second by the watermark)."""
+        out: dict[str, datetime] = {}
+        for item in self._held():
+            if isinstance(item, _Fill):
+                bot_id, t = item.fill.bot_id, item.fill.execution.exec_time
+                if bot_id not in out or t < out[bot_id]:
+                    out[bot_id] = t
+        return out
+
+    def undrained(self) -> dict[str, Any]:
+        """What is still held, by kind, with the oldest fill per bot (said at shutdown when left)."""
+        kinds: dict[str, int] = {}
+        for item in self._held():
+            name = {"_Fill": "fills", "_Order": "orders", "_Position": "positions", "_Wallet": "wallets",
+                    "DeadLetter": "dead_letters", "_Barrier": "barriers"}[type(item).__name__]
+            kinds[name] = kinds.get(name, 0) + 1
+        return {**kinds, "oldest_exec_time": {b: iso for b, iso in
+                                               ((b, t.isoformat()) for b, t in self.oldest_held().items())}}
+
+    async def stop_batches(self) -> None:
+        """Cancel the batches still committing or announcing and wait until they are gone (before the pool
+        closes under them). What they held is in the watermark: the next start's catch-up reads it again."""
+        tasks = list(self._batches)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     # ---- the writer ------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -280,6 +318,8 @@ class Ingestor:
                     break
             self.in_flight += len(batch)
             self._tail = asyncio.create_task(self._process(batch, self._tail))
+            self._batches[self._tail] = batch
+            self._tail.add_done_callback(self._batches.pop)
 
     async def _process(self, batch: list[Item], previous: asyncio.Task[None] | None) -> None:
         """Commit the batch (older batches may still be committing: up to `commits_in_flight` at
@@ -506,8 +546,12 @@ class Ingestor:
         dead_items: list[DeadLetter] = []
         dup_ids = {id(item) for item in dup_in_batch}
         latest: dict[tuple[str, str], _Position] = {}
+        newest = self.newest_committed
         for item in batch:
             if isinstance(item, _Fill):
+                t = item.fill.execution.exec_time
+                if item.fill.bot_id not in newest or t > newest[item.fill.bot_id]:
+                    newest[item.fill.bot_id] = t
                 if id(item) in dup_ids:
                     continue
                 is_new = item.fill.execution.exec_id in new_ids
