@@ -203,6 +203,7 @@ def fill_feed_key(bot_id: str) -> str:
 class Ingestor:
     def __init__(self, pool: AsyncConnectionPool, redis_by_db: dict[int, Redis], bot_dbs: dict[str, int],
                  counters: Counters, *, max_batch: int = 1000, queue_size: int = 50_000, commits_in_flight: int = 2,
+                 batches_unannounced: int = 4,
                  on_mismatch: Callable[[str], None] | None = None, fill_feed_maxlen: int = FILL_FEED_MAXLEN) -> None:
         self._pool = pool
         self._redis = redis_by_db
@@ -220,6 +221,11 @@ class Ingestor:
         self.in_flight = 0  # items taken off the queue whose batch is not announced yet
         self.retrying = 0  # writes retrying after a database error (their receipts must not be pruned)
         self._commit_slots = asyncio.Semaphore(commits_in_flight)
+        # Batches taken and not yet announced, at most this many: while Redis is away, committed batches
+        # would otherwise pile up in memory without bound. At the bound the writer takes nothing more, the
+        # queue fills, the streams stop being read (their connections are then replaced) and the REST
+        # catch-up reads back, once Redis is back, what was never read.
+        self._unannounced = asyncio.Semaphore(batches_unannounced)
         self._tail: asyncio.Task[None] | None = None  # the newest batch: its commit, then its announcement
         self._failure: asyncio.Future[None] | None = None  # set by the first batch that fails
         self._committing: dict[object, tuple[Any, asyncio.Event]] = {}  # batches committing: exec ids, done
@@ -303,6 +309,7 @@ class Ingestor:
         self._failure = asyncio.get_running_loop().create_future()
         await self.reannounce_outbox()
         while True:
+            await self._unannounced.acquire()
             await self._commit_slots.acquire()
             get = asyncio.ensure_future(self._queue.get())
             await asyncio.wait({get, self._failure}, return_when=asyncio.FIRST_COMPLETED)
@@ -341,6 +348,7 @@ class Ingestor:
             raise
         finally:
             self.in_flight -= len(batch)
+            self._unannounced.release()
 
     async def _commit_batch(self, batch: list[Item]) -> tuple[set[str], asyncio.Task[tuple[set[str], set[str]]] | None,
                                                               dict[str, _Fill], list[_Fill], list[uuid.UUID]]:
