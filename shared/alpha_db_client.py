@@ -31,6 +31,17 @@ HEARTBEAT_TTL_S = 120
 log = structlog.get_logger()
 
 
+@dataclass(frozen=True)
+class MarketPrice:
+    symbol: str
+    price: Decimal
+    updated_at: datetime  # the exchange's timestamp of the ticker that carried it (UTC)
+
+    @property
+    def age_s(self) -> float:
+        return (datetime.now(UTC) - self.updated_at).total_seconds()
+
+
 def _dec(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
@@ -165,8 +176,15 @@ class AlphaDBClient:
         values = await self._redis.mget(keys) if keys else []
         return {k[len(prefix):]: Position.from_json(k[len(prefix):], v) for k, v in zip(keys, values) if v}
 
-    async def market_price(self, symbol: str) -> Decimal | None:
-        return _dec(await self._platform.get(f"market:{symbol}:price"))
+    async def market_price(self, symbol: str) -> MarketPrice | None:
+        """The last traded price the listener saw, with when the exchange stamped it: check `age_s` before
+        acting on it. None when there is none (the key expires 60 s after the listener's last write)."""
+        raw = await self._platform.get(f"market:{symbol}:price")
+        if not raw:
+            return None
+        d = json.loads(raw)
+        updated_at = datetime.fromisoformat(str(d["updated_at"]).replace("Z", "+00:00"))
+        return MarketPrice(symbol, Decimal(str(d["price"])), updated_at)
 
     async def control_status(self) -> str:
         """'active' or 'paused' (set by the C2 bot); the database row is the fallback."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -152,11 +153,16 @@ class ExecutionLog:
         self._keys.insert(at, key)
         self.rows.insert(at, execution)
 
-    def window_desc(self, start_ms: int, end_ms: int) -> list[tuple[tuple[int, int], Execution]]:
-        """Rows with start <= execTime <= end, newest first, each with its stable sort key."""
+    def window_desc(self, start_ms: int, end_ms: int, before: tuple[int, int] | None = None,
+                    ) -> Iterator[tuple[tuple[int, int], Execution]]:
+        """Rows with start <= execTime <= end (and sort key below `before`, a page cursor), newest first,
+        each with its stable sort key; lazily, so a page costs its own rows, not the whole window."""
         lo = bisect.bisect_left(self._keys, (start_ms, -1))
         hi = bisect.bisect_right(self._keys, (end_ms, 1 << 62))
-        return [(self._keys[i], self.rows[i]) for i in range(hi - 1, lo - 1, -1)]
+        if before is not None:
+            hi = min(hi, bisect.bisect_left(self._keys, before))
+        for i in range(hi - 1, lo - 1, -1):
+            yield self._keys[i], self.rows[i]
 
 
 @dataclass

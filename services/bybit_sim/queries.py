@@ -113,9 +113,7 @@ def list_executions(acct: Account, p: Params, now_ms: int) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     last_key: tuple[int, int] | None = None
     more = False
-    for key, e in acct.executions.window_desc(start, end):
-        if cursor is not None and key >= cursor:
-            continue
+    for key, e in acct.executions.window_desc(start, end, cursor):
         if (symbol and e.symbol != symbol) or (order_id and e.order_id != order_id) \
                 or (link_id and e.order_link_id != link_id) or (exec_type and e.exec_type != exec_type):
             continue

@@ -1,7 +1,8 @@
 """REST catch-up: what the WebSocket may have missed, read back from `/v5/execution/list` (IO only).
 
 Runs at start, after every (re)connect of a bot's private stream, after a position mismatch, and on a
-schedule; from the bot's last stored fill minus an overlap, in windows of at most 7 days (Bybit's
+schedule; from the bot's durable watermark (the oldest exec time not known committed, see watermark.py)
+minus an overlap, in windows of at most 7 days (Bybit's
 limit), following cursors. Rows go through the same write path as live pushes, so overlap is free.
 """
 from __future__ import annotations
@@ -16,16 +17,18 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from shared.bybit.messages import datetime_to_ms, parse_execution_page, parse_position_page
-from shared.bybit.rest_client import BybitApiError, BybitRestClient
+from shared.bots import BOTS
+from shared.bybit.rest_client import BybitRestClient
+from services.trade_sync.exchange import AccountClient
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor, Ticket
 from services.websocket_listener.rows import Fill
+from services.websocket_listener.watermark import Watermarks
 
 log = structlog.get_logger()
 
 WINDOW_MS = 7 * 86_400_000 - 1
 PAGE_LIMIT = 100
-RATE_LIMITED = 10006
 
 
 def windows(start_ms: int, end_ms: int, width_ms: int = WINDOW_MS) -> list[tuple[int, int]]:
@@ -61,9 +64,10 @@ class PassRequests:
 class CatchUp:
     def __init__(self, bot_id: str, rest: BybitRestClient, pool: AsyncConnectionPool, ingest: Ingestor,
                  counters: Counters, *, symbols: Iterable[str], overlap_s: float, lookback_days: int,
-                 every_s: float, category: str = "linear") -> None:
+                 every_s: float, watermarks: Watermarks | None = None, category: str = "linear") -> None:
         self.bot_id = bot_id
         self._rest = rest
+        self._account = AccountClient(bot_id, BOTS[bot_id].env_prefix if bot_id in BOTS else bot_id.upper(), rest)
         self._pool = pool
         self._ingest = ingest
         self.counters = counters
@@ -72,6 +76,7 @@ class CatchUp:
         self._lookback = timedelta(days=lookback_days)
         self._every_s = every_s
         self._category = category
+        self._watermarks = watermarks
         self._wanted = asyncio.Event()
         self._requests = PassRequests()
         self._last_pass_started: datetime | None = None
@@ -122,21 +127,25 @@ class CatchUp:
                     self.request(taken.since)
 
     async def _since_last_stored(self) -> datetime:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT max(exec_time) FROM trading.fills WHERE bot_id = %s", (self.bot_id,))
-            row = await cur.fetchone()
+        if self._watermarks is not None:
+            last = await self._watermarks.load(self.bot_id)
+        else:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute("SELECT max(exec_time) FROM trading.fills WHERE bot_id = %s", (self.bot_id,))
+                row = await cur.fetchone()
+            last = row[0] if row else None
         now = datetime.now(UTC)
-        last = row[0] if row else None
         return max(last, now - timedelta(days=730)) if last else now - self._lookback
 
     async def _get(self, path: str, params: dict[str, object]) -> dict:
-        while True:
-            try:
-                return (await self._rest.get(path, params)).result
-            except BybitApiError as exc:
-                if exc.ret_code != RATE_LIMITED:
-                    raise
-                await asyncio.sleep(1.0)
+        """Through trade_sync's per-account client: requests spaced by the allowance the venue announces in
+        its rate-limit headers, a 10006 waits for the window's reset (then backs off), 5xx and dropped
+        connections retried; what still fails ends the pass (retried by `run`)."""
+        before = self._account.limiter.throttled
+        try:
+            return (await self._account.get(path, dict(params))).result
+        finally:
+            self.counters.catchup_rate_limited += self._account.limiter.throttled - before
 
     async def once(self, *, from_db: bool = True, since: datetime | None = None) -> Ticket:
         """One pass: executions since the last stored fill (or `since`), minus the overlap, then position
@@ -147,6 +156,8 @@ class CatchUp:
         if from_db or not points:
             points.append(await self._since_last_stored())
         since = min(points) - self._overlap
+        if self._watermarks is not None:
+            await self._watermarks.lower(self.bot_id, since)  # durable before any row older than it is held
         end_ms = int(time.time() * 1000) + 60_000
         ticket = Ticket()
         rows = 0
@@ -169,6 +180,8 @@ class CatchUp:
         await self._positions()
         await self._ingest.barrier(ticket)
         await ticket.wait()
+        if self._watermarks is not None:
+            self._watermarks.done(self.bot_id, since)
         self.passes += 1
         self._last_pass_started = pass_started
         self.counters.catchups += 1

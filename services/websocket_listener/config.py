@@ -7,6 +7,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICE = "websocket_listener"
+KLINE_INTERVALS = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M")
 
 
 def _csv(value: object) -> tuple[str, ...]:
@@ -22,7 +23,9 @@ class ListenerSettings(BaseSettings):
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(("BTCUSDT", "ETHUSDT", "SOLUSDT"),
                                                           validation_alias="LISTENER_SYMBOLS")
     bots: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="LISTENER_BOTS")
-    kline_interval: str = Field("5", validation_alias="LISTENER_KLINE_INTERVAL")
+    # Candle intervals of the public kline streams (Bybit's names: 1 3 5 15 30 60 120 240 360 720 D W M).
+    kline_intervals: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("5",), validation_alias="LISTENER_KLINE_INTERVALS")
     ping_interval_s: float = Field(20.0, gt=0, validation_alias="LISTENER_PING_INTERVAL_S")
     dead_after_s: float = Field(30.0, gt=0, validation_alias="LISTENER_DEAD_AFTER_S")
     handshake_timeout_s: float = Field(10.0, gt=0, validation_alias="LISTENER_HANDSHAKE_TIMEOUT_S")
@@ -32,6 +35,7 @@ class ListenerSettings(BaseSettings):
     catchup_overlap_s: float = Field(60.0, ge=0, validation_alias="LISTENER_CATCHUP_OVERLAP_S")
     catchup_lookback_days: int = Field(7, ge=1, le=730, validation_alias="LISTENER_CATCHUP_LOOKBACK_DAYS")
     catchup_every_s: float = Field(300.0, gt=0, validation_alias="LISTENER_CATCHUP_EVERY_S")
+    fill_feed_maxlen: int = Field(20_000, ge=100, validation_alias="LISTENER_FILL_FEED_MAXLEN")
     max_batch: int = Field(1000, ge=1, le=10000, validation_alias="LISTENER_MAX_BATCH")
     queue_size: int = Field(10_000, ge=100, validation_alias="LISTENER_QUEUE_SIZE")
     wallet_snapshot_every_s: float = Field(60.0, gt=0, validation_alias="LISTENER_WALLET_SNAPSHOT_EVERY_S")
@@ -45,3 +49,12 @@ class ListenerSettings(BaseSettings):
     @classmethod
     def _split(cls, v: object) -> tuple[str, ...]:
         return _csv(v)
+
+    @field_validator("kline_intervals", mode="before")
+    @classmethod
+    def _intervals(cls, v: object) -> tuple[str, ...]:
+        intervals = _csv(v)
+        unknown = [i for i in intervals if i not in KLINE_INTERVALS]
+        if unknown or not intervals:
+            raise ValueError(f"kline intervals must be some of {','.join(KLINE_INTERVALS)}, got {v!r}")
+        return tuple(dict.fromkeys(intervals))

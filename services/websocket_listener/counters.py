@@ -21,8 +21,13 @@ class Counters:
     position_mismatches: int = 0
     wallet_snapshots: int = 0
     market_updates: int = 0
+    candles_written: int = 0
+    candles_repeated: int = 0
+    candles_refused: int = 0
+    candles_dropped: int = 0
     catchups: int = 0
     catchup_rows: int = 0
+    catchup_rate_limited: int = 0
     stream_entries: int = 0
     batches: int = 0
     db_retries: int = 0

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from shared.bybit.messages import (
     AuthResult, BadFrame, Execution, FastExecution, Kline, OrderUpdate, Pong, PositionSnapshot, PublicTrade,
-    SubscribeResult, Ticker, WalletSnapshot, classify_frame, dump_raw,
+    SubscribeResult, Ticker, WalletSnapshot, classify_frame, datetime_to_ms, dump_raw,
 )
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor
@@ -39,7 +40,11 @@ class Source:
 
 
 def market_price_key(symbol: str) -> str:
+    """JSON `{"price", "updated_at"}`, expiring MARKET_PRICE_TTL_S after the last write."""
     return f"market:{symbol}:price"
+
+
+MARKET_PRICE_TTL_S = 60  # a price nobody refreshes (listener or public stream down) goes away
 
 
 def market_volume_key(symbol: str) -> str:
@@ -48,6 +53,29 @@ def market_volume_key(symbol: str) -> str:
 
 def market_kline_key(symbol: str, interval: str) -> str:
     return f"market:{symbol}:kline:{interval}"
+
+
+def kline_stream_key(symbol: str, interval: str) -> str:
+    """Closed candles only, one entry per candle with id `{start_ms}-0` (db 0)."""
+    return f"klines:{symbol}:{interval}"
+
+
+KLINE_STREAM_MAXLEN = 10_000  # candles kept per stream (approximately): 34 days of 5 m candles
+CANDLES_HELD_MAX = 5_000  # closed candles kept in memory while Redis is away (then the oldest go)
+
+
+def candle_entry(k: Kline) -> tuple[str, dict[str, str]]:
+    """The stream entry of a closed candle: its id (the start in ms, so a repeat is refused by Redis and
+    the entries stay in time order) and its fields, numbers as decimal strings."""
+    start_ms = datetime_to_ms(k.start)
+    return f"{start_ms}-0", {"start": str(start_ms), "open": str(k.open), "high": str(k.high), "low": str(k.low),
+                             "close": str(k.close), "volume": str(k.volume), "turnover": str(k.turnover),
+                             "interval": k.interval, "symbol": k.symbol}
+
+
+def _is_repeat(result: object) -> bool:
+    """XADD refuses an id not above the stream's last one: a candle already there (or older)."""
+    return isinstance(result, ResponseError) and "equal or smaller" in str(result)
 
 
 @dataclass
@@ -89,6 +117,8 @@ class Dispatcher:
         # Per bot, the newest execTime received: with the local receive time it bounds a gap's start even
         # when the venue was seconds behind in sending.
         self.last_exec_time: dict[str, datetime] = {}
+        # Closed candles not yet in their stream (Redis away): written before the next ones, in order.
+        self._candles: deque[Kline] = deque(maxlen=CANDLES_HELD_MAX)
 
     async def handle(self, source: Source, raw: str | bytes) -> list[Control]:
         """Classify one frame, route its records; return the control frames for the connection itself."""
@@ -99,6 +129,7 @@ class Dispatcher:
             return []
         controls: list[Control] = []
         market_ops: list[tuple[str, str]] = []
+        closed = len(self._candles)
         now = datetime.now(UTC)
         for record in parsed:
             if isinstance(record, (AuthResult, SubscribeResult, Pong)):
@@ -109,11 +140,15 @@ class Dispatcher:
                                                                     WalletSnapshot, FastExecution)):
                 await self._private(source.bot_id, record, now)
             elif source.bot_id is None and isinstance(record, (Ticker, Kline, PublicTrade)):
-                market_ops.extend(_market_ops(record))
+                market_ops.extend(_market_ops(record, now))
+                if isinstance(record, Kline) and record.confirm:
+                    if len(self._candles) == self._candles.maxlen:
+                        self.counters.candles_dropped += 1
+                    self._candles.append(record)
             else:
                 bad = BadFrame(f"{type(record).__name__} not expected on {source.name}", dump_raw(raw))
                 await self._ingest.put_dead(source.name, source.bot_id, bad)
-        if market_ops:
+        if market_ops or len(self._candles) > closed:
             await self._write_market(market_ops)
         return controls
 
@@ -137,22 +172,43 @@ class Dispatcher:
             await self._ingest.put_wallet(bot_id, wallet, received_at)
 
     async def _write_market(self, ops: list[tuple[str, str]]) -> None:
+        candles = list(self._candles)
         try:
             async with self._market.pipeline(transaction=False) as pipe:
                 for key, value in ops:
-                    pipe.set(key, value)
-                await pipe.execute()
-            self.counters.market_updates += len(ops)
+                    pipe.set(key, value, ex=MARKET_PRICE_TTL_S if key.endswith(":price") else None)
+                for k in candles:
+                    entry_id, fields = candle_entry(k)
+                    pipe.xadd(kline_stream_key(k.symbol, k.interval), fields,  # type: ignore[arg-type]
+                              id=entry_id, maxlen=KLINE_STREAM_MAXLEN, approximate=True)
+                results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError, asyncio.TimeoutError):
-            # Market data is superseded within seconds; never hold the public stream for it.
-            pass
+            # Latest prices are superseded within seconds: never hold the public stream for them. Closed
+            # candles stay held (up to CANDLES_HELD_MAX) and go first next time.
+            return
+        for _ in candles:
+            self._candles.popleft()
+        for result in results[len(ops):]:
+            if isinstance(result, BaseException) and not _is_repeat(result):
+                self.counters.candles_refused += 1
+            elif _is_repeat(result):
+                self.counters.candles_repeated += 1
+            else:
+                self.counters.candles_written += 1
+        self.counters.market_updates += len(ops)
 
 
-def _market_ops(record: Ticker | Kline | PublicTrade) -> list[tuple[str, str]]:
+def market_price_value(price: object, updated_at: datetime) -> str:
+    """The price key's JSON: the price as a decimal string and when the exchange stamped it (ISO UTC)."""
+    return json.dumps({"price": str(price), "updated_at": iso_utc(updated_at)}, separators=(",", ":"))
+
+
+def _market_ops(record: Ticker | Kline | PublicTrade, received_at: datetime) -> list[tuple[str, str]]:
     if isinstance(record, Ticker):
         ops = []
         if record.last_price is not None:
-            ops.append((market_price_key(record.symbol), str(record.last_price)))
+            ops.append((market_price_key(record.symbol), market_price_value(record.last_price,
+                                                                            record.ts or received_at)))
         if record.volume_24h is not None:
             ops.append((market_volume_key(record.symbol), str(record.volume_24h)))
         return ops

@@ -25,14 +25,17 @@ from redis.exceptions import RedisError
 from shared.bybit.messages import BadFrame, OrderUpdate, PositionSnapshot, WalletSnapshot, dump_raw
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.rows import (
-    EVENT_COLUMNS, ORDER_COLUMNS, Fill, PositionCrossCheck, order_event_row, order_progress, order_row,
-    position_value, rows_json, wallet_row,
+    EVENT_COLUMNS, MESSAGE_COLUMNS, ORDER_COLUMNS, Fill, PositionCrossCheck, message_from_row, order_event_row,
+    order_progress, order_row, position_value, rows_json, wallet_row,
 )
 
 log = structlog.get_logger()
 
 FILLS_CHANNEL = "fills_channel"
+FILL_FEED_MAXLEN = 20_000  # entries kept per bot's fill feed (approximately: XADD MAXLEN ~)
 RESULT_TTL_S = 86_400
+OUTBOX_DRAIN_EVERY_S = 0.5
+_OUTBOX_READ_RECEIPTS = 200  # receipts per read when announcing what a previous run left
 MAX_RAW_CHARS = 100_000
 
 # The hot statements live in PL/pgSQL functions (migrations 0033, 0035, 0036), whose plans PostgreSQL
@@ -73,12 +76,25 @@ for i = 1, #KEYS / 2 do
 end
 return out
 """
-# Every message of a batch, in order, in one command: a pipeline of one PUBLISH per fill costs the
-# client a command encoding and a reply parse each.
-_PUBLISH_LUA = """
-for i = 1, #ARGV do redis.call('PUBLISH', KEYS[1], ARGV[i]) end
-return #ARGV
+# Every fill of a batch, in order, in one command (a pipeline of one PUBLISH per fill costs the client a
+# command encoding and a reply parse each): on `fills_channel` and on its bot's durable feed. KEYS[1] the
+# channel, KEYS[2..] the feeds; ARGV[1] the feeds' MAXLEN, then per fill: its feed's index in KEYS, its
+# exec_id, its message. A script runs whole or not at all, so a fill is on both feeds or on neither.
+_ANNOUNCE_LUA = """
+local n = 0
+for i = 2, #ARGV, 3 do
+  redis.call('PUBLISH', KEYS[1], ARGV[i + 2])
+  redis.call('XADD', KEYS[tonumber(ARGV[i])], 'MAXLEN', '~', ARGV[1], '*', 'exec_id', ARGV[i + 1], 'fill', ARGV[i + 2])
+  n = n + 1
+end
+return n
 """
+_OUTBOX_SQL = (
+    "SELECT r.batch_id, " + ", ".join(f"f.{c}" for c in MESSAGE_COLUMNS) + " FROM (SELECT batch_id, exec_ids, "
+    "committed_at FROM trading.ingest_receipts ORDER BY committed_at, batch_id LIMIT %s) r "
+    "LEFT JOIN trading.fills f ON f.exec_id = ANY (r.exec_ids) ORDER BY r.committed_at, r.batch_id, f.exec_time, f.seq"
+)
+_DRAIN_SQL = "SELECT trading.outbox_drain(%s::uuid[])"
 
 
 @dataclass
@@ -179,10 +195,16 @@ def position_seq_key(bot_id: str, symbol: str) -> str:
     return f"listener:position_seq:{bot_id}:{symbol}"
 
 
+def fill_feed_key(bot_id: str) -> str:
+    """The bot's durable fill feed (db 0): a Redis Stream, one entry per committed fill."""
+    return f"fills:{bot_id}"
+
+
 class Ingestor:
     def __init__(self, pool: AsyncConnectionPool, redis_by_db: dict[int, Redis], bot_dbs: dict[str, int],
                  counters: Counters, *, max_batch: int = 1000, queue_size: int = 50_000, commits_in_flight: int = 2,
-                 on_mismatch: Callable[[str], None] | None = None) -> None:
+                 batches_unannounced: int = 4,
+                 on_mismatch: Callable[[str], None] | None = None, fill_feed_maxlen: int = FILL_FEED_MAXLEN) -> None:
         self._pool = pool
         self._redis = redis_by_db
         self._platform = redis_by_db[0]
@@ -193,13 +215,22 @@ class Ingestor:
         self._on_mismatch = on_mismatch or (lambda bot_id: None)
         self._cross_check = PositionCrossCheck()
         self._position_script = self._platform.register_script(_POSITION_LUA)
-        self._publish_script = self._platform.register_script(_PUBLISH_LUA)
+        self._announce_script = self._platform.register_script(_ANNOUNCE_LUA)
+        self._fill_feed_maxlen = fill_feed_maxlen
+        self._announced: list[uuid.UUID] = []  # receipts of announced batches, not yet deleted (the outbox)
         self.in_flight = 0  # items taken off the queue whose batch is not announced yet
         self.retrying = 0  # writes retrying after a database error (their receipts must not be pruned)
         self._commit_slots = asyncio.Semaphore(commits_in_flight)
+        # Batches taken and not yet announced, at most this many: while Redis is away, committed batches
+        # would otherwise pile up in memory without bound. At the bound the writer takes nothing more, the
+        # queue fills, the streams stop being read (their connections are then replaced) and the REST
+        # catch-up reads back, once Redis is back, what was never read.
+        self._unannounced = asyncio.Semaphore(batches_unannounced)
         self._tail: asyncio.Task[None] | None = None  # the newest batch: its commit, then its announcement
         self._failure: asyncio.Future[None] | None = None  # set by the first batch that fails
         self._committing: dict[object, tuple[Any, asyncio.Event]] = {}  # batches committing: exec ids, done
+        self._batches: dict[asyncio.Task[None], list[Item]] = {}  # taken off the queue, not yet announced
+        self.newest_committed: dict[str, datetime] = {}  # per bot, the newest exec time known committed
 
     # ---- producers -----------------------------------------------------------------------
 
@@ -233,6 +264,42 @@ class Ingestor:
         """Items not yet fully done: queued, being committed, or awaiting their post-commit step."""
         return self._queue.qsize() + self.in_flight
 
+    def _held(self) -> list[Item]:
+        """Everything queued or taken but not yet announced (the queue's own deque is read, not consumed)."""
+        out: list[Item] = list(self._queue._queue)  # type: ignore[attr-defined]
+        for batch in self._batches.values():
+            out += batch
+        return out
+
+    def oldest_held(self) -> dict[str, datetime]:
+        """Per bot, the oldest exec time of the fills held and not yet known committed (a scan of at most
+        the queue bound plus two batches, done once a second by the watermark)."""
+        out: dict[str, datetime] = {}
+        for item in self._held():
+            if isinstance(item, _Fill):
+                bot_id, t = item.fill.bot_id, item.fill.execution.exec_time
+                if bot_id not in out or t < out[bot_id]:
+                    out[bot_id] = t
+        return out
+
+    def undrained(self) -> dict[str, Any]:
+        """What is still held, by kind, with the oldest fill per bot (said at shutdown when left)."""
+        kinds: dict[str, int] = {}
+        for item in self._held():
+            name = {"_Fill": "fills", "_Order": "orders", "_Position": "positions", "_Wallet": "wallets",
+                    "DeadLetter": "dead_letters", "_Barrier": "barriers"}[type(item).__name__]
+            kinds[name] = kinds.get(name, 0) + 1
+        return {**kinds, "oldest_exec_time": {b: iso for b, iso in
+                                               ((b, t.isoformat()) for b, t in self.oldest_held().items())}}
+
+    async def stop_batches(self) -> None:
+        """Cancel the batches still committing or announcing and wait until they are gone (before the pool
+        closes under them). What they held is in the watermark: the next start's catch-up reads it again."""
+        tasks = list(self._batches)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     # ---- the writer ------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -240,7 +307,9 @@ class Ingestor:
         fails (a bug: the database's own refusals are isolated and dead-lettered, outages retried)
         stops the writer."""
         self._failure = asyncio.get_running_loop().create_future()
+        await self.reannounce_outbox()
         while True:
+            await self._unannounced.acquire()
             await self._commit_slots.acquire()
             get = asyncio.ensure_future(self._queue.get())
             await asyncio.wait({get, self._failure}, return_when=asyncio.FIRST_COMPLETED)
@@ -256,6 +325,8 @@ class Ingestor:
                     break
             self.in_flight += len(batch)
             self._tail = asyncio.create_task(self._process(batch, self._tail))
+            self._batches[self._tail] = batch
+            self._tail.add_done_callback(self._batches.pop)
 
     async def _process(self, batch: list[Item], previous: asyncio.Task[None] | None) -> None:
         """Commit the batch (older batches may still be committing: up to `commits_in_flight` at
@@ -264,21 +335,23 @@ class Ingestor:
         still committing waits for it, so the fill is inserted (and counted) by the older one."""
         try:
             try:
-                new_ids, others, fills, dup_in_batch = await self._commit_batch(batch)
+                new_ids, others, fills, dup_in_batch, receipts = await self._commit_batch(batch)
             finally:
                 self._commit_slots.release()
             if previous is not None:
                 await previous
             await self._after_commit(batch, fills, dup_in_batch, new_ids, others)
+            self._announced.extend(receipts)  # announced: the outbox may let these receipts go
         except Exception as exc:
             if self._failure is not None and not self._failure.done():
                 self._failure.set_exception(exc)
             raise
         finally:
             self.in_flight -= len(batch)
+            self._unannounced.release()
 
     async def _commit_batch(self, batch: list[Item]) -> tuple[set[str], asyncio.Task[tuple[set[str], set[str]]] | None,
-                                                              dict[str, _Fill], list[_Fill]]:
+                                                              dict[str, _Fill], list[_Fill], list[uuid.UUID]]:
         fills: dict[str, _Fill] = {}
         dup_in_batch: list[_Fill] = []
         orders: dict[str, _Order] = {}
@@ -308,24 +381,27 @@ class Ingestor:
         mine = fills.keys()
         older = [done for ids, done in self._committing.values() if not mine.isdisjoint(ids)]
         token, done = object(), asyncio.Event()
+        receipts: list[uuid.UUID] = []
         self._committing[token] = (mine, done)
         try:
             for event in older:
                 await event.wait()
             started = time.perf_counter()
             new_ids, others = await self._commit(list(fills.values()), list(orders.values()),
-                                                 list(events.values()), wallets, list(dead.values()))
+                                                 list(events.values()), wallets, list(dead.values()), receipts)
         finally:
             done.set()
             del self._committing[token]
         self.counters.batches += 1
         self.counters.db_wait_ms += round((time.perf_counter() - started) * 1000)
-        return new_ids, others, fills, dup_in_batch
+        return new_ids, others, fills, dup_in_batch, receipts
 
     async def _commit(self, fills: list[_Fill], orders: list[_Order], events: list[_Order], wallets: list[_Wallet],
-                      dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], asyncio.Task[tuple[set[str], set[str]]] | None]:
+                      dead: list[tuple[DeadLetter, int]], receipts: list[uuid.UUID],
+                      ) -> tuple[set[str], asyncio.Task[tuple[set[str], set[str]]] | None]:
         """Fills and orders in one statement; wallet snapshots and dead letters (rare) in another
-        transaction, on a second connection at once.
+        transaction, on a second connection at once. The ids of the fills receipts written (the batch's
+        outbox entries) are appended to `receipts`.
 
         The two share no invariant (wallet rows and dead letters never announce anything), so they
         commit independently and each is retried on its own. Returns once the fills are committed, with
@@ -334,11 +410,11 @@ class Ingestor:
         """
         others = None
         if wallets or dead:
-            others = asyncio.create_task(self._commit_part([], [], [], wallets, dead))
+            others = asyncio.create_task(self._commit_part([], [], [], wallets, dead, []))
         new_ids: set[str] = set()
         if fills or orders:
             try:
-                new_ids, _ = await self._commit_part(fills, orders, events, [], [])
+                new_ids, _ = await self._commit_part(fills, orders, events, [], [], receipts)
             except BaseException:
                 if others is not None:
                     await asyncio.wait([others])
@@ -346,22 +422,27 @@ class Ingestor:
         return new_ids, others
 
     async def _commit_part(self, fills: list[_Fill], orders: list[_Order], events: list[_Order],
-                           wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+                           wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]],
+                           receipts: list[uuid.UUID]) -> tuple[set[str], set[str]]:
         try:
-            return await self._retrying(fills, orders, events, wallets, dead)
+            return await self._retrying(fills, orders, events, wallets, dead, receipts)
         except psycopg.Error as exc:
             log.error("db_rejected_batch_isolating", error=_first_line(exc), rows=len(fills) + len(orders))
-            return await self._isolate(fills, orders, events, wallets, dead)
+            return await self._isolate(fills, orders, events, wallets, dead, receipts)
 
     async def _retrying(self, fills: list[_Fill], orders: list[_Order], events: list[_Order],
-                        wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+                        wallets: list[_Wallet], dead: list[tuple[DeadLetter, int]],
+                        receipts: list[uuid.UUID] | None = None) -> tuple[set[str], set[str]]:
         delay = 0.05
         batch_id = uuid.uuid4()  # the same for every attempt: a retry after a lost answer finds its receipt
         failed = False
         try:
             while True:
                 try:
-                    return await self._transaction(fills, orders, events, wallets, dead, batch_id)
+                    result = await self._transaction(fills, orders, events, wallets, dead, batch_id)
+                    if fills and receipts is not None:
+                        receipts.append(batch_id)
+                    return result
                 except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                     # The database or PgBouncer is away, or the answer was lost: keep the batch and retry.
                     # Nothing is dropped, and fills a lost attempt did commit come back from its receipt.
@@ -377,7 +458,7 @@ class Ingestor:
                 self.retrying -= 1
 
     async def _isolate(self, fills: list[_Fill], orders: list[_Order], events: list[_Order], wallets: list[_Wallet],
-                       dead: list[tuple[DeadLetter, int]]) -> tuple[set[str], set[str]]:
+                       dead: list[tuple[DeadLetter, int]], receipts: list[uuid.UUID]) -> tuple[set[str], set[str]]:
         """One transaction per record, so a row the database refuses is dead-lettered, not retried for ever."""
         new_ids: set[str] = set()
         first_dead: set[str] = set()
@@ -388,7 +469,7 @@ class Ingestor:
             + [(w, ([], [], [], [w])) for w in wallets])
         for record, args in singles:
             try:
-                ids, _ = await self._retrying(*args, [])
+                ids, _ = await self._retrying(*args, [], receipts)
                 new_ids |= ids
             except psycopg.Error as exc:
                 bot_id, raw = _describe(record)
@@ -459,10 +540,10 @@ class Ingestor:
                             new_ids: set[str], others: asyncio.Task[tuple[set[str], set[str]]] | None) -> None:
         started = time.perf_counter()
         now = datetime.now(UTC)
-        publish: list[str] = []
+        publish: list[_Fill] = []
         for exec_id, item in fills.items():
             if exec_id in new_ids:
-                publish.append(item.message)
+                publish.append(item)
             else:
                 self.counters.duplicates += 1
         self.counters.duplicates += len(dup_in_batch)
@@ -473,8 +554,12 @@ class Ingestor:
         dead_items: list[DeadLetter] = []
         dup_ids = {id(item) for item in dup_in_batch}
         latest: dict[tuple[str, str], _Position] = {}
+        newest = self.newest_committed
         for item in batch:
             if isinstance(item, _Fill):
+                t = item.fill.execution.exec_time
+                if item.fill.bot_id not in newest or t > newest[item.fill.bot_id]:
+                    newest[item.fill.bot_id] = t
                 if id(item) in dup_ids:
                     continue
                 is_new = item.fill.execution.exec_id in new_ids
@@ -505,7 +590,8 @@ class Ingestor:
         # Positions and announcements are independent of each other (both only follow the commit):
         # sent at once, so a fill waits for one Redis round trip, not two.
         await asyncio.gather(*([self._redis_retry(self._apply_positions, latest, now)] if latest else []),
-                             *([self._redis_retry(self._publish, publish)] if publish else []))
+                             *([self._redis_retry(self._announce, [(f.fill.bot_id, f.fill.execution.exec_id, f.message)
+                                                                   for f in publish])] if publish else []))
         first_dead: set[str] = set() if others is None else (await others)[1]
         for item in dead_items:
             if item.sha in first_dead:
@@ -519,8 +605,83 @@ class Ingestor:
                 b.ticket.done.set_result(None)
         self.counters.redis_wait_ms += round((time.perf_counter() - started) * 1000)
 
-    async def _publish(self, messages: list[str]) -> None:
-        await self._publish_script(keys=[FILLS_CHANNEL], args=messages)
+    async def _announce(self, fills: list[tuple[str, str, str]]) -> None:
+        """(bot_id, exec_id, message) per fill, in order: on `fills_channel` and on `fills:{bot_id}`."""
+        feeds: dict[str, int] = {}
+        args: list[object] = [self._fill_feed_maxlen]
+        for bot_id, exec_id, message in fills:
+            args += [feeds.setdefault(bot_id, len(feeds) + 2), exec_id, message]
+        await self._announce_script(keys=[FILLS_CHANNEL, *(fill_feed_key(b) for b in feeds)], args=args)
+
+    # ---- the outbox (migration 0040): receipts of batches not yet announced ------------------------
+
+    async def reannounce_outbox(self) -> int:
+        """Announce the fills of every receipt a previous run left (committed, maybe never announced),
+        then delete those receipts. Runs before the writer takes its first batch. Returns the fills."""
+        total = receipts_seen = 0
+        while True:
+            rows = await self._db_retry(self._outbox_rows)
+            if not rows:
+                break
+            batches: list[uuid.UUID] = []
+            fills: list[tuple[str, str, str]] = []
+            for row in rows:
+                if not batches or batches[-1] != row["batch_id"]:
+                    batches.append(row["batch_id"])
+                if row["exec_id"] is not None:  # a receipt that inserted nothing has no fill
+                    fills.append((row["bot_id"], row["exec_id"], message_from_row(row)))
+            for i in range(0, len(fills), self._max_batch):
+                await self._redis_retry(self._announce, fills[i:i + self._max_batch])
+            await self._db_retry(self._drain, batches)
+            total += len(fills)
+            receipts_seen += len(batches)
+        if receipts_seen:
+            log.warning("outbox_reannounced", fills=total, receipts=receipts_seen)
+        return total
+
+    async def _outbox_rows(self) -> list[dict[str, Any]]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_OUTBOX_SQL, (_OUTBOX_READ_RECEIPTS,))
+            names = [d.name for d in cur.description or []]
+            return [dict(zip(names, r)) for r in await cur.fetchall()]
+
+    async def _drain(self, batches: list[uuid.UUID]) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(_DRAIN_SQL, (batches,))
+
+    async def drain_outbox(self) -> int:
+        """Delete the receipts of batches announced since the last call (one statement). On failure they
+        are kept for the next call: a receipt left behind is announced again after a restart, never lost."""
+        taken, self._announced = self._announced, []
+        if not taken:
+            return 0
+        try:
+            await self._drain(taken)
+        except (psycopg.Error, OSError):
+            self._announced = taken + self._announced
+            raise
+        return len(taken)
+
+    async def drain_outbox_forever(self, stop: asyncio.Event, every_s: float = OUTBOX_DRAIN_EVERY_S) -> None:
+        while not stop.is_set():
+            try:
+                await self.drain_outbox()
+            except (psycopg.Error, OSError) as exc:
+                log.warning("outbox_drain_failed", error=_first_line(exc), waiting=len(self._announced))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+            except TimeoutError:
+                pass
+
+    async def _db_retry(self, fn: Callable[..., Any], *args: Any) -> Any:
+        delay = 0.05
+        while True:
+            try:
+                return await fn(*args)
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
+                log.warning("db_unavailable_retrying", error=_first_line(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _write_result(self, b: _Barrier) -> None:
         async with self._platform.pipeline(transaction=True) as pipe:

@@ -32,9 +32,9 @@ from services.websocket_listener.counters import Counters
 from services.websocket_listener.dispatch import Dispatcher, Source, WalletThrottle
 from services.websocket_listener.ingest import Ingestor
 from services.websocket_listener.pnl_refresh import refresh_forever
-from services.websocket_listener.receipts import prune_forever
 from services.websocket_listener.recovered import RecoveredConsumer
 from services.websocket_listener.streams import PRIVATE_TOPICS, Stream, StreamTiming, public_topics
+from services.websocket_listener.watermark import Watermarks
 
 log = structlog.get_logger()
 
@@ -92,7 +92,9 @@ async def run() -> int:
             catchups[bot_id].request_recent()
 
     ingest = Ingestor(pool, redis_by_db, {b: spec.redis_db for b, spec in BOTS.items()}, counters,
-                      max_batch=cfg.max_batch, queue_size=cfg.queue_size, on_mismatch=on_mismatch)
+                      max_batch=cfg.max_batch, queue_size=cfg.queue_size, on_mismatch=on_mismatch,
+                      fill_feed_maxlen=cfg.fill_feed_maxlen)
+    watermarks = Watermarks(pool, ingest)
     dispatcher = Dispatcher(ingest, platform, counters, WalletThrottle(cfg.wallet_snapshot_every_s, time.monotonic))
     timing = _timing(cfg)
     rests: list[BybitRestClient] = []
@@ -110,12 +112,13 @@ async def run() -> int:
         rest = BybitRestClient(venue.rest_url, api_key, secret, venue.bybit_recv_window_ms)
         rests.append(rest)
         catchup = CatchUp(bot_id, rest, pool, ingest, counters, symbols=cfg.symbols, overlap_s=cfg.catchup_overlap_s,
-                          lookback_days=cfg.catchup_lookback_days, every_s=cfg.catchup_every_s)
+                          lookback_days=cfg.catchup_lookback_days, every_s=cfg.catchup_every_s,
+                          watermarks=watermarks)
         catchups[bot_id] = catchup
         catchup.request()
         streams.append(Stream(Source(f"ws:{bot_id}", bot_id), venue.ws_private_url, PRIVATE_TOPICS, dispatcher,
                               counters, timing, api_key=api_key, api_secret=secret, on_up=gap_catchup(bot_id)))
-    streams.append(Stream(Source("ws:public"), venue.ws_public_url, public_topics(cfg.symbols, cfg.kline_interval),
+    streams.append(Stream(Source("ws:public"), venue.ws_public_url, public_topics(cfg.symbols, cfg.kline_intervals),
                           dispatcher, counters, timing))
     consumer = RecoveredConsumer(platform, ingest, counters, BOTS, cfg.consumer_name)  # any registered bot
 
@@ -132,12 +135,19 @@ async def run() -> int:
     beats = asyncio.create_task(_heartbeats(streams, dispatcher, counters, ingest, platform, cfg.heartbeat_every_s,
                                             stop), name="heartbeats")
     pnl = asyncio.create_task(refresh_forever(pool, counters, cfg.pnl_refresh_every_s, stop), name="pnl_refresh")
-    pruner = asyncio.create_task(prune_forever(pool, stop, lambda: ingest.retrying > 0), name="receipts_prune")
+    pruner = asyncio.create_task(ingest.drain_outbox_forever(stop), name="outbox_drain")
+    marks = asyncio.create_task(watermarks.advance_forever(stop), name="watermarks")
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([writer, stopper], return_when=asyncio.FIRST_COMPLETED)
-    writer_died = writer in done
-    if writer_died:
-        log.error("writer_died", error=repr(writer.exception()))
+    # Every task runs until `stop`: one that ends before (an exception nothing handled, or a return) stops
+    # the process with status 1, so the supervisor restarts it instead of it running on without a part.
+    watched = [writer, *producers, beats, pnl, pruner, marks]
+    await asyncio.wait([*watched, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stopping = stop.is_set()  # a stop requested: tasks ending now are ending for it
+    died = [t for t in watched if t.done() and not (stopping and (t.cancelled() or t.exception() is None))]
+    for task in died:
+        exc = None if task.cancelled() else task.exception()
+        log.error("task_died", task=task.get_name(), error=repr(exc) if exc is not None else "ended before stop")
+    if died:
         stop.set()
 
     log.info("listener_stopping", queued=ingest.pending())
@@ -149,11 +159,29 @@ async def run() -> int:
     deadline = time.monotonic() + cfg.shutdown_timeout_s / 2
     while ingest.pending() and not writer.done() and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
+    marks.cancel()
+    await asyncio.gather(marks, return_exceptions=True)
+    left = ingest.undrained() if ingest.pending() else None
+    if left is not None:
+        # Held in memory only: the watermark (written below, or last second) keeps them for the next start's
+        # catch-up, which reads them back from the exchange.
+        log.error("shutdown_undrained", **left, deadline_s=cfg.shutdown_timeout_s,
+                  recovery="the next start's catch-up from the watermark")
+    try:
+        await asyncio.wait_for(watermarks.advance_once(), timeout=2.0)
+    except Exception as exc:  # noqa: BLE001 - the last written watermark still covers what is held
+        log.warning("watermark_write_failed", error=type(exc).__name__)
     writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)
+    await ingest.stop_batches()  # every batch task ends before the pool closes under it
     beats.cancel()
     pnl.cancel()
     pruner.cancel()
-    await asyncio.gather(writer, beats, pnl, pruner, return_exceptions=True)
+    await asyncio.gather(beats, pnl, pruner, return_exceptions=True)
+    try:
+        await ingest.drain_outbox()  # what is left is announced again by the next start
+    except Exception as exc:  # noqa: BLE001
+        log.warning("outbox_drain_failed", error=type(exc).__name__)
     try:
         await health.write_beats(platform, {s.source.conn_name: {"up": False, "error": "stopped"} for s in streams},
                                  {}, counters, datetime.now(UTC))
@@ -165,7 +193,7 @@ async def run() -> int:
         await r.aclose()
     await pool.close()
     log.info("listener_stopped", **counters.as_dict())
-    return 1 if writer_died else 0
+    return 1 if died else 0
 
 
 def quiet_gc() -> None:

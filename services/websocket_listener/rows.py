@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
@@ -139,6 +139,36 @@ class Fill:
             "close_reason": self.close_reason, "exec_time": iso_utc(e.exec_time), "seq": e.seq,
             "source": self.source,
         }
+
+
+# The `fills_channel` message's keys in their order; `is_trade` is derived, the rest are `trading.fills` columns.
+MESSAGE_COLUMNS = (
+    "bot_id", "exec_id", "symbol", "category", "side", "exec_type", "exec_price", "exec_qty", "exec_value",
+    "commission", "fee_rate", "fee_currency", "is_maker", "closed_size", "exec_pnl", "order_id", "client_order_id",
+    "order_type", "order_price", "order_qty", "leaves_qty", "mark_price", "stop_order_type", "close_reason",
+    "exec_time", "seq", "source",
+)
+
+
+def message_from_row(r: dict[str, Any]) -> str:
+    """The `fills_channel` message of a stored fill (a `trading.fills` row with MESSAGE_COLUMNS, as
+    psycopg returns them): the same text `Fill.message` gave when the fill was written, so a fill
+    announced again from the outbox looks exactly like its first announcement."""
+    return (
+        f'{{"bot_id":{_str(r["bot_id"])},"exec_id":{_str(r["exec_id"])},"symbol":{_str(r["symbol"])},'
+        f'"category":{_str(r["category"])},"side":{_str(r["side"])},"exec_type":{_str(r["exec_type"])},'
+        f'"is_trade":{"true" if r["exec_type"] == TRADE_EXEC_TYPE else "false"},'
+        f'"exec_price":"{r["exec_price"]!s}","exec_qty":"{r["exec_qty"]!s}","exec_value":"{r["exec_value"]!s}",'
+        f'"commission":"{r["commission"]!s}","fee_rate":{_num(r["fee_rate"])},'
+        f'"fee_currency":{_opt_str(r["fee_currency"])},"is_maker":{_bool(r["is_maker"])},'
+        f'"closed_size":{_num(r["closed_size"])},"exec_pnl":{_num(r["exec_pnl"])},"order_id":{_str(r["order_id"])},'
+        f'"client_order_id":{_opt_str(r["client_order_id"])},"order_type":{_opt_str(r["order_type"])},'
+        f'"order_price":{_num(r["order_price"])},"order_qty":{_num(r["order_qty"])},'
+        f'"leaves_qty":{_num(r["leaves_qty"])},"mark_price":{_num(r["mark_price"])},'
+        f'"stop_order_type":{_opt_str(r["stop_order_type"])},"close_reason":{_opt_str(r["close_reason"])},'
+        f'"exec_time":"{iso_utc(r["exec_time"].astimezone(UTC))}","seq":{"null" if r["seq"] is None else int(r["seq"])},'
+        f'"source":{_opt_str(r["source"])}}}'
+    )
 
 
 def order_row(bot_id: str, o: OrderUpdate) -> tuple[Any, ...]:

@@ -216,5 +216,5 @@ class Stream:
             await asyncio.sleep(max(0.0, min(next_ping, dead_at) - time.monotonic()))
 
 
-def public_topics(symbols: tuple[str, ...], kline_interval: str) -> tuple[str, ...]:
-    return tuple(t for s in symbols for t in (f"kline.{kline_interval}.{s}", f"tickers.{s}"))
+def public_topics(symbols: tuple[str, ...], kline_intervals: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(t for s in symbols for t in (*(f"kline.{i}.{s}" for i in kline_intervals), f"tickers.{s}"))

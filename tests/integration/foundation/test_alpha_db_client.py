@@ -27,14 +27,15 @@ async def test_register_heartbeat_and_reads(clean_state: TestStack) -> None:
         {"size": "-0.5", "side": "Sell", "avg_price": "42000.5", "unrealized_pnl": "250",
          "mark_price": "41500", "updated_at": "2025-11-07T10:30:00Z"}))
     await redis_set(st, 0, "position:lxalgo_001:ETHUSDT", json.dumps({"size": "1", "side": "Buy"}))  # other db
-    await redis_set(st, 0, "market:BTCUSDT:price", "41500.1")
+    await redis_set(st, 0, "market:BTCUSDT:price", json.dumps({"price": "41500.1", "updated_at": "2025-11-07T10:30:00Z"}))
     async with AlphaDBClient(bot_id="lxalgo_001", redis_db=1, db=st.db, redis=st.redis) as client:
         positions = await client.get_positions()
         assert list(positions) == ["BTCUSDT"]
         pos = positions["BTCUSDT"]
         assert (pos.size, pos.side, pos.avg_price) == (Decimal("-0.5"), "Sell", Decimal("42000.5"))
         assert await client.get_position("SOLUSDT") is None
-        assert await client.market_price("BTCUSDT") == Decimal("41500.1")
+        price = await client.market_price("BTCUSDT")
+        assert price is not None and price.price == Decimal("41500.1") and price.age_s > 3600
         assert await client.control_status() == "active"
         assert await client.recent_fills() == []
     with psycopg.connect(st.db.dsn("c2"), prepare_threshold=None) as conn:

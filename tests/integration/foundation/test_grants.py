@@ -36,6 +36,7 @@ function order_status_rank(text)                 c2_user          EXECUTE
 function order_status_rank(text)                 listener_user    EXECUTE
 function order_status_rank(text)                 reconciler_user  EXECUTE
 function order_status_rank(text)                 strategy_user    EXECUTE
+function outbox_drain(uuid[])                    listener_user    EXECUTE
 function pnl_on_fills_delete()                   PUBLIC           EXECUTE
 function pnl_on_fills_insert()                   PUBLIC           EXECUTE
 function pnl_on_fills_truncate()                 PUBLIC           EXECUTE
@@ -43,7 +44,6 @@ function pnl_on_fills_update()                   PUBLIC           EXECUTE
 function pnl_refresh()                           c2_user          EXECUTE
 function pnl_refresh()                           listener_user    EXECUTE
 function pnl_refresh()                           reconciler_user  EXECUTE
-function prune_ingest_receipts(interval)         listener_user    EXECUTE
 schema trading                                   c2_user          USAGE
 schema trading                                   listener_user    USAGE
 schema trading                                   reconciler_user  USAGE
@@ -73,6 +73,7 @@ table fills                                      listener_user    INSERT,SELECT
 table fills                                      reconciler_user  SELECT
 table fills                                      strategy_user    SELECT
 table ingest_receipts                            listener_user    DELETE,INSERT,SELECT
+table listener_watermarks                         listener_user    INSERT,SELECT,UPDATE
 table order_events                               c2_user          SELECT
 table order_events                               listener_user    INSERT,SELECT,UPDATE
 table order_events                               reconciler_user  SELECT

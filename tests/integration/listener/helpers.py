@@ -157,3 +157,18 @@ def replaced_after_dead(log_text: str, connection: str) -> tuple[dict[str, Any],
         elif dead is not None and entry["event"] == "connection_up":
             return dead, entry
     return None
+
+
+async def fill_feed_ids(stack: TestStack, bot_id: str) -> Counter[str]:
+    """exec_id -> how many entries the bot's durable fill feed (`fills:{bot_id}`, db 0) holds for it; each
+    entry's `fill` field is checked to be the fills_channel message of that exec_id."""
+    r = redis_for(stack.redis, 0)
+    try:
+        out: Counter[str] = Counter()
+        for _entry_id, fields in await r.xrange(f"fills:{bot_id}"):
+            fill = json.loads(fields["fill"])
+            assert fill["exec_id"] == fields["exec_id"] and fill["bot_id"] == bot_id
+            out[fields["exec_id"]] += 1
+        return out
+    finally:
+        await r.aclose()

@@ -151,10 +151,13 @@ async def test_kill_9_mid_stream_then_restart_recovers_the_gap(make_listener: An
         total, lost = await assert_exact(clean_state, admin, venue, bot_id, 1, second)
         await asyncio.sleep(0.5)
         published: Counter[str] = fills.counts(bot_id)
-    assert lost == 0 and max(published.values()) == 1
+    # At least once: fills committed before the kill but announced (or not) without their outbox entry
+    # being drained are announced again by the restart.
+    truth = {e["execId"] for e in await admin.executions(key)}
+    assert lost == 0 and set(published) == truth
     stats = await counters(clean_state)
-    print(f"\nkill -9 run: venue executions {total}, stored {total}, lost 0, duplicated 0; published {len(published)} "
-          f"(a fill committed in the instant before the kill is stored but not announced); "
+    print(f"\nkill -9 run: venue executions {total}, stored {total}, lost 0, duplicated 0; announced {len(published)}, "
+          f"{sum(published.values()) - len(published)} of them again after the restart; "
           f"after restart catchup_rows_read={stats['catchup_rows']}")
     assert second.terminate() == 0
 

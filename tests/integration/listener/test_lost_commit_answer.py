@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 
@@ -10,9 +11,7 @@ import psycopg
 import pytest
 
 from services.websocket_listener.ingest import FILL_SQL, Ticket
-from services.websocket_listener.receipts import prune_forever
 from services.websocket_listener.rows import Fill
-from shared.db.pool import open_pool
 from tests.integration.listener.test_write_path import BOT, Harness, execs
 from tests.support.pg_answer_dropper import AnswerDropper
 from tests.support.stack import TestStack
@@ -41,7 +40,7 @@ async def test_fills_committed_behind_a_lost_answer_are_published_once(clean_sta
     assert sum(r[0] for r in receipts) == 40
 
 
-def test_a_batch_id_answers_with_its_receipt_and_old_receipts_are_pruned(clean_state: TestStack) -> None:
+def test_a_batch_id_answers_with_its_receipt_and_receipts_stay_until_drained(clean_state: TestStack) -> None:
     rows = "[" + ",".join(Fill(BOT, e, "ws").message() for e in execs(5, "rcpt")) + "]"
     first, other = uuid.uuid4(), uuid.uuid4()
     with psycopg.connect(clean_state.db.dsn("listener"), autocommit=True) as conn:
@@ -55,31 +54,44 @@ def test_a_batch_id_answers_with_its_receipt_and_old_receipts_are_pruned(clean_s
         owner.execute("UPDATE trading.ingest_receipts SET committed_at = committed_at - %s WHERE batch_id = %s",
                       (timedelta(days=2), first))
     with psycopg.connect(clean_state.db.dsn("listener"), autocommit=True) as conn:
-        [(pruned,)] = conn.execute("SELECT trading.prune_ingest_receipts()").fetchall()
+        # An old receipt is an announcement not confirmed: kept however old, deleted only when drained.
+        kept = {r[0] for r in conn.execute("SELECT batch_id FROM trading.ingest_receipts")}
+        [(drained,)] = conn.execute("SELECT trading.outbox_drain(%s::uuid[])", ([first],)).fetchall()
         left = {r[0] for r in conn.execute("SELECT batch_id FROM trading.ingest_receipts")}
-    assert (pruned, left) == (1, {other})
+    assert (kept, drained, left) == ({first, other}, 1, {other})
 
 
-async def test_receipts_are_not_pruned_while_a_write_is_retrying(clean_state: TestStack) -> None:
-    rows = "[" + ",".join(Fill(BOT, e, "ws").message() for e in execs(2, "guard")) + "]"
-    batch = uuid.uuid4()
+async def test_announced_batches_leave_the_outbox_and_feed_both_channels(clean_state: TestStack) -> None:
+    async with Harness(clean_state) as h:
+        batch = execs(30, "drain")
+        ticket = Ticket()
+        for e in batch:
+            await h.ingest.put_fill(Fill(BOT, e, "ws"), ticket)
+        await (await h.ingest.barrier(ticket)).wait()
+        assert h.owner_query("SELECT count(*) FROM trading.ingest_receipts") == [(1,)]  # announced, not drained yet
+        assert await h.ingest.drain_outbox() == 1
+        published = [m["exec_id"] for m in await h.published()]
+        feed = await h.redis[0].xrange(f"fills:{BOT}")
+        left = h.owner_query("SELECT count(*) FROM trading.ingest_receipts")
+    assert left == [(0,)]
+    assert published == [e.exec_id for e in batch]
+    assert [f["exec_id"] for _, f in feed] == published
+    assert [f["fill"] for _, f in feed] == [Fill(BOT, e, "ws").message() for e in batch]
+
+
+async def test_receipts_left_by_a_previous_run_are_announced_at_start(clean_state: TestStack) -> None:
+    fills = [Fill(BOT, e, "ws") for e in execs(7, "left")]
     with psycopg.connect(clean_state.db.dsn("listener"), autocommit=True) as conn:
-        conn.execute(FILL_SQL, (batch, rows)).fetchall()
-    with psycopg.connect(clean_state.db.dsn("owner", direct=True), autocommit=True) as owner:
-        owner.execute("UPDATE trading.ingest_receipts SET committed_at = committed_at - interval '1 hour'")
-
-    def receipts() -> int:
-        with psycopg.connect(clean_state.db.dsn("owner", direct=True)) as owner:
-            return owner.execute("SELECT count(*) FROM trading.ingest_receipts").fetchall()[0][0]
-
-    pool = await open_pool(clean_state.db, "listener", min_size=1, max_size=1, autocommit=True)
-    try:
-        for retrying, left in ((True, 1), (False, 0)):
-            stop = asyncio.Event()
-            task = asyncio.create_task(prune_forever(pool, stop, lambda r=retrying: r, every_s=0.05))
-            await asyncio.sleep(0.3)  # several rounds
-            stop.set()
-            await task
-            assert receipts() == left
-    finally:
-        await pool.close()
+        conn.execute(FILL_SQL, (uuid.uuid4(), "[" + ",".join(f.message() for f in fills[:4]) + "]")).fetchall()
+        conn.execute(FILL_SQL, (uuid.uuid4(), "[" + ",".join(f.message() for f in fills[4:]) + "]")).fetchall()
+        conn.execute(FILL_SQL, (uuid.uuid4(), "[" + fills[0].message() + "]")).fetchall()  # inserted nothing
+    async with Harness(clean_state) as h:  # its writer announces the outbox before its first batch
+        deadline = asyncio.get_running_loop().time() + 10
+        while h.owner_query("SELECT count(*) FROM trading.ingest_receipts") != [(0,)]:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        published = await h.published()
+        feed = await h.redis[0].xrange(f"fills:{BOT}")
+    # The same text as the first announcement would have been, rebuilt from the stored rows.
+    assert [json.dumps(m, separators=(",", ":")) for m in published] == [f.message() for f in fills]
+    assert [f["fill"] for _, f in feed] == [f.message() for f in fills]

@@ -14,7 +14,7 @@ from shared.bybit.messages import Execution, PositionSnapshot, classify_frame, m
 from services.websocket_listener.catchup import WINDOW_MS, PassRequests, windows
 from services.websocket_listener.dispatch import WalletThrottle
 from services.websocket_listener.rows import (
-    FILL_COLUMNS, Fill, PositionCrossCheck, order_progress, position_value,
+    FILL_COLUMNS, MESSAGE_COLUMNS, Fill, PositionCrossCheck, message_from_row, order_progress, position_value,
 )
 from services.websocket_listener.streams import backoff_delay, public_topics
 
@@ -128,7 +128,9 @@ def test_wallet_throttle_keeps_the_latest_for_later() -> None:
 
 
 def test_public_topics() -> None:
-    assert public_topics(("BTCUSDT",), "5") == ("kline.5.BTCUSDT", "tickers.BTCUSDT")
+    assert public_topics(("BTCUSDT",), ("5",)) == ("kline.5.BTCUSDT", "tickers.BTCUSDT")
+    assert public_topics(("BTCUSDT", "ETHUSDT"), ("5", "D")) == (
+        "kline.5.BTCUSDT", "kline.D.BTCUSDT", "tickers.BTCUSDT", "kline.5.ETHUSDT", "kline.D.ETHUSDT", "tickers.ETHUSDT")
 
 
 def test_catchup_requests_coalesce_to_the_earliest_gap_and_remember_a_from_db_pass() -> None:
@@ -160,3 +162,16 @@ def test_fill_message_text_equals_the_json_encoding_of_its_fields(
     fill = Fill(bot_id, execution, "ws")
     assert fill.message() == json.dumps(fill.message_fields(), separators=(",", ":"))
     assert json.loads(fill.message())["exec_price"] == str(price)
+
+
+@given(fee_rate=st.one_of(st.none(), st.decimals(allow_nan=False, allow_infinity=False, places=6)),
+       maker=st.one_of(st.none(), st.booleans()), link=st.sampled_from(["", "momentum_001-entry-x\"1", "ü"]),
+       seq=st.one_of(st.none(), st.integers(0, 2**62)), exec_type=st.sampled_from(["Trade", "Funding"]))
+def test_a_stored_fill_is_announced_again_with_its_first_message(fee_rate: Decimal | None, maker: bool | None,
+                                                                 link: str, seq: int | None, exec_type: str) -> None:
+    assert isinstance(EXEC, Execution)
+    fill = Fill("momentum_001", replace(EXEC, fee_rate=fee_rate, is_maker=maker, order_link_id=link, seq=seq,
+                                        exec_type=exec_type), "sync")
+    row = dict(zip(FILL_COLUMNS, fill.row()))  # what psycopg returns for the stored row
+    assert set(MESSAGE_COLUMNS) <= set(row)
+    assert message_from_row(row) == fill.message()
