@@ -38,6 +38,8 @@ class ListenerSettings(BaseSettings):
     fill_feed_maxlen: int = Field(20_000, ge=100, validation_alias="LISTENER_FILL_FEED_MAXLEN")
     max_batch: int = Field(1000, ge=1, le=10000, validation_alias="LISTENER_MAX_BATCH")
     queue_size: int = Field(10_000, ge=100, validation_alias="LISTENER_QUEUE_SIZE")
+    # batches committed (or committing) and not yet announced: the memory bound while Redis is away
+    max_unannounced_batches: int = Field(4, ge=1, le=1000, validation_alias="LISTENER_MAX_UNANNOUNCED_BATCHES")
     wallet_snapshot_every_s: float = Field(60.0, gt=0, validation_alias="LISTENER_WALLET_SNAPSHOT_EVERY_S")
     heartbeat_every_s: float = Field(5.0, gt=0, validation_alias="LISTENER_HEARTBEAT_EVERY_S")
     health_max_age_s: float = Field(60.0, gt=0, validation_alias="LISTENER_HEALTH_MAX_AGE_S")

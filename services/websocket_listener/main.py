@@ -93,7 +93,7 @@ async def run() -> int:
 
     ingest = Ingestor(pool, redis_by_db, {b: spec.redis_db for b, spec in BOTS.items()}, counters,
                       max_batch=cfg.max_batch, queue_size=cfg.queue_size, on_mismatch=on_mismatch,
-                      fill_feed_maxlen=cfg.fill_feed_maxlen)
+                      fill_feed_maxlen=cfg.fill_feed_maxlen, batches_unannounced=cfg.max_unannounced_batches)
     watermarks = Watermarks(pool, ingest)
     dispatcher = Dispatcher(ingest, platform, counters, WalletThrottle(cfg.wallet_snapshot_every_s, time.monotonic))
     timing = _timing(cfg)
