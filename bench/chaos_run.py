@@ -11,9 +11,13 @@ feed `fills:{bot_id}` (fills_channel coverage reported beside it); Redis positio
 5 s of the last fault; the PnL aggregates equal to a replay. Exit status 1 when a check fails.
 
     ALPHA_TEST_PORT_BASE=31100 .venv/bin/python bench/chaos_run.py [--seed 1] [--fills 50000] [--minutes 10]
-        [--faults 100] [--rate FILLS_PER_S] [--work-dir DIR]
+        [--faults 100] [--rate FILLS_PER_S] [--quiet-tail 20] [--work-dir DIR]
 
-The short variant (`--fills 5000 --minutes 1.25 --faults 12`) runs in `make test`
+No fault is active in the last `--quiet-tail` seconds of the stream (default 20 s): the listener's production
+connection timing needs that long to notice some faults (a silence is detected after 30 s without a frame, and
+an auth sent while it lasted times out after 10 s), so the positions are judged 5 s after the stream ends.
+
+The short variant (`--fills 5000 --minutes 1.67 --faults 13`) runs in `make test`
 (tests/e2e/test_chaos_short.py).
 """
 from __future__ import annotations
@@ -46,10 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faults", type=positive(int), default=100)
     ap.add_argument("--rate", type=positive(float), default=None,
                     help="fills/s over the three accounts (default fills / minutes; given, it sets the length)")
+    ap.add_argument("--quiet-tail", type=float, default=20.0,
+                    help="seconds at the end of the stream with no fault active (0: faults up to the end)")
     ap.add_argument("--work-dir", type=Path, default=None, help="where the processes' logs go (default: a new temp dir)")
     args = ap.parse_args(argv)
     params = ChaosParams(seed=args.seed, fills=args.fills, minutes=args.minutes, faults=args.faults, rate=args.rate,
-                         work_dir=args.work_dir)
+                         quiet_tail_s=args.quiet_tail, work_dir=args.work_dir)
     report = asyncio.run(run_chaos(params, log=lambda line: print(line, flush=True)))
     print(figures(report), flush=True)
     print(report_json(report), flush=True)

@@ -28,6 +28,7 @@ class FeedRecorder:
         self.settings = settings
         self.last_id = {fill_feed(b): "0-0" for b in bots}
         self.seen: dict[str, Counter[str]] = {b: Counter() for b in bots}  # bot -> exec_id -> entries
+        self.first_ms: dict[str, int] = {}  # exec_id -> when first announced (its entry id's time, Redis clock)
         self.misfiled: list[tuple[str, str]] = []  # (feed, exec_id) whose message names another bot
         self.reconnects = 0
         self._task: asyncio.Task[None] | None = None
@@ -46,6 +47,7 @@ class FeedRecorder:
                         for entry_id, fields in entries:
                             self.last_id[stream] = entry_id
                             self.seen[bot][fields["exec_id"]] += 1
+                            self.first_ms.setdefault(fields["exec_id"], int(entry_id.split("-", 1)[0]))
                             if json.loads(fields["fill"]).get("bot_id") != bot:
                                 self.misfiled.append((stream, fields["exec_id"]))
             except (RedisError, OSError):

@@ -28,7 +28,7 @@ from tests.support.chaos.checks import (
 )
 from tests.support.chaos.processes import ChaosProxy, Supervised, listener_argv, trade_sync_argv
 from tests.support.chaos.recorders import ChannelRecorder, FeedRecorder, read_whole_feed
-from tests.support.chaos.schedule import KINDS, PlannedFault, draw_schedule
+from tests.support.chaos.schedule import KINDS, QUIET_TAIL_S, PlannedFault, draw_schedule
 from tests.support.stack import TestStack, start_test_stack
 from tests.support.trade_sync_harness import base_env
 
@@ -47,6 +47,7 @@ class ChaosParams:
     rate: float | None = None  # fills/s over the three accounts; default fills / (minutes x 60)
     converge_timeout_s: float = 240.0
     trade_sync_interval_s: int = 30
+    quiet_tail_s: float = QUIET_TAIL_S  # no fault in the last seconds of the stream
     work_dir: Path | None = None  # logs; a temporary folder by default (kept, printed)
 
     @property
@@ -84,6 +85,10 @@ class ChaosReport:
     fills_converged_s: float | None = None
     announced_converged_s: float | None = None
     position_diff: str = ""
+    positions_final_diff: str = ""  # read again once everything else was checked: must still be equal
+    channel_misses_at_redis_restarts: int = 0
+    starts: tuple[int, int] = (0, 0)  # listener, trade_sync processes started
+    silence_recoveries: list[tuple[int, str, float | None]] = field(default_factory=list)
     pnl_diffs: list[str] = field(default_factory=list)
     pnl_days: int = 0
     pnl_trips: int = 0
@@ -114,6 +119,8 @@ class ChaosReport:
         if self.positions_converged_s is None or self.positions_converged_s > POSITIONS_WITHIN_S:
             out.append(f"Redis positions equal to the venue's only after {self.positions_converged_s} s "
                        f"(limit {POSITIONS_WITHIN_S} s): {self.position_diff}")
+        if self.positions_final_diff:
+            out.append(f"Redis positions differ from the venue's at the end: {self.positions_final_diff}")
         if self.pnl_diffs:
             out.append(f"{len(self.pnl_diffs)} PnL aggregate differences (first: {self.pnl_diffs[:3]})")
         if self.generated < self.params.fills:
@@ -284,37 +291,73 @@ async def positions_diff(platform: Platform) -> str:
     return ""
 
 
-async def converge(platform: Platform, admin: VenueAdmin, feed: FeedRecorder, report: ChaosReport,
-                   quiet_from: float, timeout_s: float) -> dict[str, list[dict[str, Any]]]:
-    """Poll until the stored fills, the announcements and the positions all equal the venue's; record how long
-    after `quiet_from` (the monotonic instant after which no fault was active and the stream had ended)."""
-    truth = {b: await admin.executions(KEYS[b][1]) for b in BOTS}
-    want = {b: {v["execId"] for v in rows} for b, rows in truth.items()}
-    all_ids = set().union(*want.values())
+async def converge(platform: Platform, feed: FeedRecorder, report: ChaosReport, expected: dict[str, set[str]],
+                   quiet_from: float, timeout_s: float) -> None:
+    """Poll until the positions, the stored fills and the announcements all equal the venue's; record how long
+    after `quiet_from` (the instant after which no fault was active and the stream had ended). `expected` are the
+    fills the generations made (known at once, so the first poll is not delayed by reading the venue's list)."""
+    all_ids = set().union(*expected.values())
     deadline = quiet_from + timeout_s
     while True:
         now = time.monotonic()
         if report.positions_converged_s is None:
             diff = await positions_diff(platform)
-            report.position_diff = diff
-            if not diff:
+            if diff:
+                report.position_diff = diff  # the last difference seen, for the failure message
+            else:
                 report.positions_converged_s = time.monotonic() - quiet_from
         if report.fills_converged_s is None:
             ids = await asyncio.to_thread(stored_ids, platform.stack)
             if all_ids <= set(ids):
                 report.fills_converged_s = time.monotonic() - quiet_from
-        if report.announced_converged_s is None and all(want[b] <= set(feed.seen[b]) for b in BOTS):
+        if report.announced_converged_s is None and all(expected[b] <= set(feed.seen[b]) for b in BOTS):
             report.announced_converged_s = time.monotonic() - quiet_from
         if None not in (report.positions_converged_s, report.fills_converged_s, report.announced_converged_s):
-            return truth
+            return
         if now > deadline:
-            return truth
+            return
         await asyncio.sleep(0.25)
+
+
+def silence_recoveries(report: ChaosReport, log_path: Path, t0_wall_ms: float) -> list[tuple[int, str, float | None]]:
+    """For each silence: (fault number, private connection, seconds from the end of the silence until the
+    listener had that connection up again; None if never). An authenticated connection cannot come up inside
+    a silence (the auth answer is not sent), so the first `connection_up` after its start is the recovery."""
+    ups: list[tuple[float, str]] = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line.startswith("{") and '"connection_up"' in line:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp() * 1000
+            ups.append((at, entry.get("connection", "")))
+    out = []
+    for r in report.injected:
+        if r.planned.kind != "ws_silence" or not r.effective:
+            continue
+        start = t0_wall_ms + r.started_s * 1000
+        end = start + r.planned.seconds * 1000
+        for bot in [r.planned.target] if r.planned.target else BOTS:
+            conn = f"ws:{bot}"
+            first = min((at for at, c in ups if c == conn and at > start + 1000), default=None)
+            out.append((r.planned.n, conn, None if first is None else (first - end) / 1000))
+    return out
+
+
+def channel_misses_near_redis_restarts(report: ChaosReport, first_ms: dict[str, int], t0_wall_ms: float,
+                                       after_s: float = 5.0) -> int:
+    """How many of the fills missing on fills_channel were announced (per their feed entry, Redis's clock)
+    while Redis was being restarted or within `after_s` after it was back."""
+    windows = [(t0_wall_ms + r.started_s * 1000, t0_wall_ms + (r.ended_s + after_s) * 1000)
+               for r in report.injected if r.planned.kind == "restart_redis"]
+    return sum(1 for e in report.channel.missing
+               if e in first_ms and any(a <= first_ms[e] <= b for a, b in windows))
 
 
 async def run_chaos(params: ChaosParams, stack: TestStack | None = None, log: Any = print) -> ChaosReport:
     started = time.monotonic()
-    schedule = draw_schedule(params.seed, params.faults, params.duration_s, BOTS)
+    schedule = draw_schedule(params.seed, params.faults, params.duration_s, BOTS, quiet_tail_s=params.quiet_tail_s)
     work = params.work_dir or Path(tempfile.mkdtemp(prefix="chaos_"))
     work.mkdir(parents=True, exist_ok=True)
     report = ChaosReport(params, schedule, work_dir=work)
@@ -336,7 +379,7 @@ async def run_chaos(params: ChaosParams, stack: TestStack | None = None, log: An
         log(f"platform up in {time.monotonic() - started:.1f}s (venue {platform.venue.base_url}, proxy :"
             f"{platform.proxy.port} -> PgBouncer :{stack.db.pgbouncer_port})")
         async with VenueAdmin(platform.venue.admin_url) as admin:
-            t0 = time.monotonic()
+            t0, t0_wall_ms = time.monotonic(), time.time() * 1000
             gens = [await admin.generate(KEYS[b][1], count=per_bot, rate_per_s=params.rate_per_s / len(BOTS),
                                          symbols=SYMBOLS, prefix=f"chaos{i}") for i, b in enumerate(BOTS)]
             faults_task = asyncio.create_task(run_schedule(platform, admin, schedule, t0, log))
@@ -344,19 +387,25 @@ async def run_chaos(params: ChaosParams, stack: TestStack | None = None, log: An
             stream_end = time.monotonic()
             report.stream_s = stream_end - t0
             report.generated = sum(s["done"] for s in statuses if s["state"] == "done")
+            expected = {b: set(s.get("exec_ids", [])) for b, s in zip(BOTS, statuses)}
             log(f"stream done: {report.generated} fills in {report.stream_s:.1f}s; waiting for the faults to end")
             report.injected = await faults_task
             await admin.clear_faults()
             quiet_from = max(stream_end, t0 + max((r.ended_s for r in report.injected), default=0.0))
             log(f"last fault ended at t+{quiet_from - t0:.1f}s; converging")
-            truth = await converge(platform, admin, feed, report, quiet_from, params.converge_timeout_s)
+            await converge(platform, feed, report, expected, quiet_from, params.converge_timeout_s)
+            truth = {b: await admin.executions(KEYS[b][1]) for b in BOTS}
             await asyncio.sleep(1.5)  # announcements in flight reach the recorders
+            report.positions_final_diff = await positions_diff(platform)
             report.ledger = check_ledger(truth, await asyncio.to_thread(stored_rows, stack))
             report.feed = check_feed("fills:{bot_id}", truth, feed.seen)
             report.feed_xrange = check_feed("fills:{bot_id} (XRANGE)", truth,
                                             {b: await read_whole_feed(stack.redis, b) for b in BOTS})
             report.channel = check_feed("fills_channel", truth, channel.seen)
             report.misfiled_feed_entries = len(feed.misfiled)
+            report.silence_recoveries = silence_recoveries(report, work / "listener.log", t0_wall_ms)
+            report.channel_misses_at_redis_restarts = channel_misses_near_redis_restarts(report, feed.first_ms,
+                                                                                         t0_wall_ms)
             report.pnl_diffs, report.pnl_days, report.pnl_trips = await asyncio.to_thread(pnl_differences, stack, truth)
             r = aioredis.Redis(port=stack.redis.redis_port, decode_responses=True,
                                password=stack.redis.redis_password.get_secret_value())
@@ -371,6 +420,8 @@ async def run_chaos(params: ChaosParams, stack: TestStack | None = None, log: An
         if platform.trade_sync:
             report.trade_sync_unexpected_exits = list(platform.trade_sync.unexpected_exits)
         report.proxy_dropped = platform.proxy.dropped
+        report.starts = (platform.listener.starts if platform.listener else 0,
+                         platform.trade_sync.starts if platform.trade_sync else 0)
         report.listener_exit_code, _ = await platform.close()
         report.total_s = time.monotonic() - started
     return report
@@ -381,7 +432,7 @@ def figures(report: ChaosReport) -> str:
     p = report.params
     by_kind = Counter(r.planned.kind for r in report.injected)
     effective = Counter(r.planned.kind for r in report.injected if r.effective)
-    lines = [f"chaos figures (seed {p.seed}, {p.fills} fills asked, {p.minutes} min, {p.faults} faults asked)",
+    lines = [f"chaos figures (seed {p.seed}, {p.fills} fills asked, {p.duration_s / 60:.2f} min, {p.faults} faults asked)",
              f"faults injected: {len(report.injected)} ({sum(effective.values())} took effect)"]
     lines += [f"  {k:<18} {by_kind[k]:>3} ({effective[k]} effective)  {KINDS[k]}" for k in KINDS if by_kind[k]]
     for r in report.injected:
@@ -396,21 +447,33 @@ def figures(report: ChaosReport) -> str:
     for fc in (report.feed, report.feed_xrange, report.channel):
         lines.append(f"announced on {fc.name}: {fc.announced}/{fc.fills} ({fc.coverage:.4%}), "
                      f"{fc.entries} announcements ({fc.repeats} repeats), missing {len(fc.missing)}")
-    lines.append("  (fills_channel is pub/sub: a subscriber misses what is published while Redis is down; "
-                 f"recorder reconnects: feed {report.recorder_reconnects[0]}, channel {report.recorder_reconnects[1]})")
+    lines.append(f"  fills_channel is pub/sub: a subscriber misses what is published while it is disconnected; of the "
+                 f"{len(report.channel.missing)} missed, {report.channel_misses_at_redis_restarts} were announced "
+                 f"during a Redis restart or within 5 s after it (recorder reconnects: feed "
+                 f"{report.recorder_reconnects[0]}, channel {report.recorder_reconnects[1]})")
 
     def s(v: float | None) -> str:
         return "never" if v is None else f"{v:.2f}s"
+    rec = [x for _n, _c, x in report.silence_recoveries]
+    if rec:
+        worst = max(report.silence_recoveries, key=lambda t: -1e9 if t[2] is None else t[2])
+        lines.append(f"after each 60 s silence the listener had the private connection up again "
+                     f"{min(x for x in rec if x is not None):+.1f}..{max(x for x in rec if x is not None):+.1f}s "
+                     f"after the silence ended ({len(rec)} connections; worst #{worst[0]} {worst[1]})"
+                     if None not in rec else f"after a silence a private connection never came back: "
+                     f"{[t for t in report.silence_recoveries if t[2] is None]}")
     lines += [
         f"time to converge after the last fault/end of stream: positions {s(report.positions_converged_s)} "
         f"(limit {POSITIONS_WITHIN_S:.0f}s), all fills stored {s(report.fills_converged_s)}, all announced on the "
         f"feeds {s(report.announced_converged_s)}",
         f"PnL aggregates vs replay of the venue's executions: {report.pnl_days} (bot, symbol, day) rows and "
         f"{report.pnl_trips} round trips compared, {len(report.pnl_diffs)} differences",
+        f"processes started: listener {report.starts[0]}, trade_sync {report.starts[1]}; positions at the very end: "
+        f"{'equal' if not report.positions_final_diff else report.positions_final_diff}",
         f"listener: unexpected exits {report.listener_unexpected_exits or 'none'}, exit code at the end "
         f"{report.listener_exit_code}; trade_sync unexpected exits {report.trade_sync_unexpected_exits or 'none'}; "
         f"PostgreSQL answers dropped {report.proxy_dropped}",
-        "listener counters: " + ", ".join(f"{k}={report.listener_counters[k]}" for k in
+        "listener counters (its last process only): " + ", ".join(f"{k}={report.listener_counters[k]}" for k in
                                           ("fills_written", "duplicates", "reconnects", "catchups", "catchup_rows",
                                            "db_retries", "dead_lettered", "position_mismatches")
                                           if k in report.listener_counters),

@@ -25,8 +25,9 @@ KINDS: dict[str, str] = {
     "drop_pg_answer": "proxy before PgBouncer: the listener's next fills batch commits, its answer is lost",
 }
 SILENCE_S = 60.0
-# Faults start in this part of the generation window, so the last one ends near the end of the stream.
+# Faults start in this part of the stream, and each ends `quiet_tail_s` before the stream does.
 WINDOW = (0.03, 0.88)
+QUIET_TAIL_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -52,19 +53,19 @@ class PlannedFault:
         return " ".join(parts)
 
 
-def draw_schedule(seed: int, count: int, duration_s: float, bots: list[str],
-                  kinds: list[str] | None = None) -> list[PlannedFault]:
-    """`count` faults at uniform random instants in the window; kinds drawn so that every kind occurs
-    (when count allows) and the rest at random."""
+def draw_schedule(seed: int, count: int, duration_s: float, bots: list[str], kinds: list[str] | None = None,
+                  quiet_tail_s: float = QUIET_TAIL_S) -> list[PlannedFault]:
+    """`count` faults at uniform random instants in the window, each ending `quiet_tail_s` before the stream
+    ends (so the positions are judged at the end of the stream, once the listener has had the time its
+    connection timing needs to notice the last fault); kinds drawn so that every kind occurs (when count
+    allows) and the rest at random."""
     rnd = random.Random(seed)
     pool = list(kinds or KINDS)
     chosen = pool[:] if count >= len(pool) else []
     chosen += [rnd.choice(pool) for _ in range(count - len(chosen))]
     rnd.shuffle(chosen)
-    times = sorted(rnd.uniform(WINDOW[0] * duration_s, WINDOW[1] * duration_s) for _ in chosen)
-    out = []
-    for n, (at_s, kind) in enumerate(zip(times, chosen), start=1):
-        target = rnd.choice([*bots, None])
+    drawn = []
+    for kind in chosen:
         seconds, channel, status = 0.0, "all", 503
         if kind == "ws_silence":
             seconds = SILENCE_S
@@ -77,7 +78,9 @@ def draw_schedule(seed: int, count: int, duration_s: float, bots: list[str],
             seconds = round(rnd.uniform(0.5, 4.0), 1)
         elif kind in ("ws_reset", "ws_close"):
             channel = rnd.choice(["private", "public", "all"])
-        if kind.startswith(("kill_", "restart_", "drop_")):
-            target = None
-        out.append(PlannedFault(n, round(at_s, 1), kind, target, seconds, channel, status))
-    return out
+        lo = WINDOW[0] * duration_s
+        hi = max(lo, min(WINDOW[1] * duration_s, duration_s - quiet_tail_s - seconds))
+        target = None if kind.startswith(("kill_", "restart_", "drop_")) else rnd.choice([*bots, None])
+        drawn.append((round(rnd.uniform(lo, hi), 1), kind, target, seconds, channel, status))
+    drawn.sort(key=lambda d: d[0])
+    return [PlannedFault(n, *d) for n, d in enumerate(drawn, start=1)]
