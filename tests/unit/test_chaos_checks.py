@@ -34,6 +34,7 @@ def test_every_kind_is_drawn_once_there_are_enough_faults() -> None:
     assert all(f.seconds == SILENCE_S for f in faults if f.kind == "ws_silence")
     assert all(f.target is None for f in faults if f.kind.startswith(("kill_", "restart_", "drop_")))
     assert all(500 <= f.status <= 599 for f in faults)
+    assert all(f.target is None for f in faults if f.channel == "public")  # that connection has no key
 
 
 def venue_row(exec_id: str, qty: str = "0.001") -> dict[str, Any]:

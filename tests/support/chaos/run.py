@@ -88,7 +88,7 @@ class ChaosReport:
     positions_final_diff: str = ""  # read again once everything else was checked: must still be equal
     channel_misses_at_redis_restarts: int = 0
     starts: tuple[int, int] = (0, 0)  # listener, trade_sync processes started
-    silence_recoveries: list[tuple[int, str, float | None]] = field(default_factory=list)
+    silence_recoveries: list[tuple[str, str, float | None]] = field(default_factory=list)
     pnl_diffs: list[str] = field(default_factory=list)
     pnl_days: int = 0
     pnl_trips: int = 0
@@ -232,10 +232,10 @@ async def inject(platform: Platform, admin: VenueAdmin, fault: PlannedFault, t0:
         await asyncio.sleep(platform.trade_sync.restart_delay_s + 0.3)
     elif k.startswith("restart_"):
         await platform.restart_part(k.removeprefix("restart_"), fault.seconds)
-    elif k == "ws_reset":
-        rec.note = f"{await admin.reset_connections(key, fault.channel)} connections"
-    elif k == "ws_close":
-        rec.note = f"{await admin.close_connections(key, fault.channel)} connections"
+    elif k in ("ws_reset", "ws_close"):
+        act = admin.reset_connections if k == "ws_reset" else admin.close_connections
+        affected = await act(key, fault.channel)
+        rec.effective, rec.note = affected > 0, f"{affected} connections"
     elif k == "ws_silence":
         await admin.silence(fault.seconds, key)
         await asyncio.sleep(fault.seconds)
@@ -319,10 +319,11 @@ async def converge(platform: Platform, feed: FeedRecorder, report: ChaosReport, 
         await asyncio.sleep(0.25)
 
 
-def silence_recoveries(report: ChaosReport, log_path: Path, t0_wall_ms: float) -> list[tuple[int, str, float | None]]:
-    """For each silence: (fault number, private connection, seconds from the end of the silence until the
-    listener had that connection up again; None if never). An authenticated connection cannot come up inside
-    a silence (the auth answer is not sent), so the first `connection_up` after its start is the recovery."""
+def silence_recoveries(report: ChaosReport, log_path: Path, t0_wall_ms: float) -> list[tuple[str, str, float | None]]:
+    """For each silent period of a private connection (overlapping silences merged): (fault numbers,
+    connection, seconds from the end of the period until the listener had that connection up again; None if
+    never). An authenticated connection cannot come up inside a silence (the auth answer is not sent), so the
+    first `connection_up` after the period's start is the recovery."""
     ups: list[tuple[float, str]] = []
     for line in log_path.read_text(errors="replace").splitlines():
         if line.startswith("{") and '"connection_up"' in line:
@@ -332,16 +333,23 @@ def silence_recoveries(report: ChaosReport, log_path: Path, t0_wall_ms: float) -
                 continue
             at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp() * 1000
             ups.append((at, entry.get("connection", "")))
-    out = []
-    for r in report.injected:
-        if r.planned.kind != "ws_silence" or not r.effective:
-            continue
-        start = t0_wall_ms + r.started_s * 1000
-        end = start + r.planned.seconds * 1000
-        for bot in [r.planned.target] if r.planned.target else BOTS:
-            conn = f"ws:{bot}"
+    out: list[tuple[str, str, float | None]] = []
+    for bot in BOTS:
+        conn = f"ws:{bot}"
+        periods: list[list[Any]] = []  # [start_ms, end_ms, fault numbers]
+        for r in sorted(report.injected, key=lambda r: r.started_s):
+            if r.planned.kind != "ws_silence" or r.planned.target not in (None, bot):
+                continue
+            start = t0_wall_ms + r.started_s * 1000
+            end = start + r.planned.seconds * 1000
+            if periods and start <= periods[-1][1]:
+                periods[-1][1] = max(periods[-1][1], end)
+                periods[-1][2].append(r.planned.n)
+            else:
+                periods.append([start, end, [r.planned.n]])
+        for start, end, numbers in periods:
             first = min((at for at, c in ups if c == conn and at > start + 1000), default=None)
-            out.append((r.planned.n, conn, None if first is None else (first - end) / 1000))
+            out.append(("+".join(f"#{n}" for n in numbers), conn, None if first is None else (first - end) / 1000))
     return out
 
 
@@ -457,9 +465,9 @@ def figures(report: ChaosReport) -> str:
     rec = [x for _n, _c, x in report.silence_recoveries]
     if rec:
         worst = max(report.silence_recoveries, key=lambda t: -1e9 if t[2] is None else t[2])
-        lines.append(f"after each 60 s silence the listener had the private connection up again "
-                     f"{min(x for x in rec if x is not None):+.1f}..{max(x for x in rec if x is not None):+.1f}s "
-                     f"after the silence ended ({len(rec)} connections; worst #{worst[0]} {worst[1]})"
+        lines.append(f"after each silent period (60 s silences, overlapping ones merged) the listener had the private "
+                     f"connection up again {min(x for x in rec if x is not None):+.1f}..{max(x for x in rec if x is not None):+.1f}s "
+                     f"after it ended ({len(rec)} periods; slowest {worst[0]} on {worst[1]})"
                      if None not in rec else f"after a silence a private connection never came back: "
                      f"{[t for t in report.silence_recoveries if t[2] is None]}")
     lines += [

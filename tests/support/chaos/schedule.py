@@ -81,6 +81,8 @@ def draw_schedule(seed: int, count: int, duration_s: float, bots: list[str], kin
         lo = WINDOW[0] * duration_s
         hi = max(lo, min(WINDOW[1] * duration_s, duration_s - quiet_tail_s - seconds))
         target = None if kind.startswith(("kill_", "restart_", "drop_")) else rnd.choice([*bots, None])
+        if channel == "public":
+            target = None  # the public connection carries no key
         drawn.append((round(rnd.uniform(lo, hi), 1), kind, target, seconds, channel, status))
     drawn.sort(key=lambda d: d[0])
     return [PlannedFault(n, *d) for n, d in enumerate(drawn, start=1)]
