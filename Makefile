@@ -45,8 +45,10 @@ sync-status: venv
 cli: venv
 	@$(OPCTL) cli $(CMD)
 
+# Two workers (pytest-xdist), a file each at a time, each with its own private stack: most tests wait on
+# real servers, so two run in about the time of one
 test: venv
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 test-unit: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit

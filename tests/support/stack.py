@@ -50,12 +50,21 @@ def _free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _worker_index() -> int:
+    """pytest-xdist's worker number (gw0 -> 0, ...); 0 without xdist. Each worker has its own stack."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
 def choose_port_base() -> int:
-    """ALPHA_TEST_PORT_BASE when set; otherwise the first base whose ports are free or already
-    served by this checkout's own test stack (another checkout's stack may hold the default)."""
+    """ALPHA_TEST_PORT_BASE when set (plus 10 per xdist worker); otherwise the first base whose ports
+    are free or already served by this checkout's own test stack (another checkout's stack may hold
+    the default), each xdist worker scanning its own range."""
+    worker = _worker_index()
     if "ALPHA_TEST_PORT_BASE" in os.environ:
-        return int(os.environ["ALPHA_TEST_PORT_BASE"])
-    for base in range(DEFAULT_TEST_PORT_BASE, DEFAULT_TEST_PORT_BASE + 400, 10):
+        return int(os.environ["ALPHA_TEST_PORT_BASE"]) + 10 * worker
+    first = DEFAULT_TEST_PORT_BASE + 400 * worker
+    for base in range(first, first + 400, 10):
         ports = (base, base + 1, base + 2)
         if any(_stack_at(base).status().values()) or all(_free(p) for p in ports):
             return base
