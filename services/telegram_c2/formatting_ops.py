@@ -6,7 +6,7 @@ from decimal import Decimal
 from services.telegram_c2.formatting import age, duration, money, qty, when
 from shared.bots import BOTS
 from shared.queries.killswitch import KillOutcome, KillReport
-from shared.queries.results import QuickReport, Sitrep, TradeRow
+from shared.queries.results import GuardState, QuickReport, Sitrep, TradeRow
 
 VERDICT_MARK = {"nominal": "NOMINAL", "degraded": "DEGRADED", "critical": "CRITICAL"}
 
@@ -52,6 +52,14 @@ def format_trades(rows: list[TradeRow], bot_id: str | None) -> str:
     return "\n".join(lines)
 
 
+def _guard(g: GuardState | None) -> str:
+    if g is None:
+        return "none kept"
+    if g.ok:
+        return "ok"
+    return ", ".join((["KILL SWITCH"] if g.kill_switch else []) + [f"TRIPPED {n}" for n in g.tripped])
+
+
 def format_sitrep(r: Sitrep) -> str:
     s = r.status
     lines = [f"Situation report at {when(s.at)}",
@@ -63,12 +71,13 @@ def format_sitrep(r: Sitrep) -> str:
                                                        for p in r.pools) or "none open"))
     lines.append("Services: " + (", ".join(f"{h.name} {age(h.age_s)}" for h in s.services) or "none reporting"))
     syncs = {x.bot_id: x for x in r.last_sync}
+    guards = {g.bot_id: g for g in r.guards}
     for b in s.bots:
         stream = "unknown" if b.connection_up is None else ("up" if b.connection_up else "DOWN")
         sync = syncs.get(b.bot_id)
         last = f"{sync.status} {when(sync.finished_at)}" if sync else "never"
         lines.append(f"{bot_name(b.bot_id)}: {b.control}, heartbeat {age(b.heartbeat_age_s)}, stream {stream}, "
-                     f"guard n/a, last sync {last}")
+                     f"guard {_guard(guards.get(b.bot_id))}, last sync {last}")
     lines.append(f"Open positions: {r.positions}, unrealised {money(r.unrealised, signed=True)}; "
                  f"net PnL today {money(r.net_today, signed=True)}")
     lines.append(f"Verdict: {VERDICT_MARK[r.verdict]}" + (f" ({'; '.join(r.reasons)})" if r.reasons else ""))

@@ -9,8 +9,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from shared.queries.reports import Reports
-from shared.queries.results import PoolRow, QuickReport, Sitrep, SyncRow, TradeRow
-from shared.queries.verdict import verdict
+from shared.queries.results import GuardState, PoolRow, QuickReport, Sitrep, SyncRow, TradeRow
+from shared.queries.verdict import guard_state, verdict
 from shared.settings import DatabaseSettings
 
 ZERO = Decimal(0)
@@ -22,6 +22,7 @@ SELECT trade_id, bot_id, symbol, entry_side, entry_price, entry_qty, entry_time,
 _LAST_SYNC_SQL = """
 SELECT DISTINCT ON (bot_id) bot_id, status, finished_at, missing_found
   FROM trading.sync_runs WHERE kind = 'sync' ORDER BY bot_id, id DESC"""
+_GUARDS_SQL = "SELECT bot_id, value FROM trading.strategy_state WHERE key = '_risk' ORDER BY bot_id"
 
 
 def pgbouncer_console_dsn(db: DatabaseSettings) -> str:
@@ -70,12 +71,15 @@ class Ops:
         now = now or datetime.now(timezone.utc)
         status = await self._reports.status(now)
         last_sync: tuple[SyncRow, ...] = ()
+        guards: tuple[GuardState, ...] = ()
         net_today: Decimal | None = None
         positions, unrealised = 0, ZERO
         if status.database_ok and status.redis_ok:
             try:
                 async with self._pool.connection() as conn:
                     last_sync = tuple(SyncRow(*r) for r in await (await conn.execute(_LAST_SYNC_SQL)).fetchall())
+                    guards = tuple(guard_state(bot, value, now)
+                                   for bot, value in await (await conn.execute(_GUARDS_SQL)).fetchall())
                 net_today = (await self._reports.analytics("today", now=now)).totals.net
             except Exception:  # noqa: BLE001 - an outage since the status probe: the verdict says so
                 pass
@@ -84,5 +88,5 @@ class Ops:
             positions = len(open_positions)
             unrealised = sum((p.unrealised or ZERO for p in open_positions), ZERO)
         pools = await self.pools()
-        level, reasons = verdict(status, pools, last_sync)
-        return Sitrep(status, pools, last_sync, positions, unrealised, net_today, level, reasons)
+        level, reasons = verdict(status, pools, last_sync, guards)
+        return Sitrep(status, pools, last_sync, positions, unrealised, net_today, level, reasons, guards)

@@ -163,6 +163,19 @@ class PoolRow:
 
 
 @dataclass(frozen=True)
+class GuardState:
+    """A bot's risk guards as its runtime last saved them (strategy_state `_risk`)."""
+
+    bot_id: str
+    tripped: tuple[str, ...]  # guards in force now (no end, or an end still ahead)
+    kill_switch: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.tripped and not self.kill_switch
+
+
+@dataclass(frozen=True)
 class Sitrep:
     status: StatusReport
     pools: tuple[PoolRow, ...] | None  # None: PgBouncer's console could not be read
@@ -172,3 +185,4 @@ class Sitrep:
     net_today: Decimal | None  # None: could not be read
     verdict: str  # nominal | degraded | critical
     reasons: tuple[str, ...]
+    guards: tuple[GuardState, ...] = ()  # bots whose runtime keeps guard state

@@ -3,20 +3,39 @@
 Critical: the record or the bots' view of the market is at risk (database or Redis unreachable, the
 listener silent, a bot's private stream down). Degraded: something needs a look but nothing is
 being lost yet (a bot's heartbeat stale, trade_sync silent or its last run not ok, PgBouncer
-clients waiting or its console unreadable). Paused bots are a decision, not a fault: not counted.
+clients waiting or its console unreadable, a bot's risk guard tripped or its kill switch on). Paused bots are a decision, not a fault: not counted.
 """
 from __future__ import annotations
 
-from shared.queries.results import PoolRow, StatusReport, SyncRow
+from datetime import datetime
+
+from shared.queries.results import GuardState, PoolRow, StatusReport, SyncRow
 
 BOT_STALE_S = 120.0
 UNHEALTHY_SYNC = ("failed", "partial", "interrupted")
 
 
+def guard_state(bot_id: str, saved: object, now: datetime) -> GuardState:
+    """The `_risk` state a bot's RiskGate saves (strategies/runtime/risk `to_state`) -> what is in force."""
+    if not isinstance(saved, dict):
+        return GuardState(bot_id, ("unreadable state",), False)
+    tripped = []
+    for name, t in sorted((saved.get("tripped") or {}).items()):
+        until = t.get("until") if isinstance(t, dict) else None
+        if until is None or datetime.fromisoformat(until) > now:
+            tripped.append(name)
+    return GuardState(bot_id, tuple(tripped), saved.get("kill_switch") is not None)
+
+
 def verdict(status: StatusReport, pools: tuple[PoolRow, ...] | None,
-            last_sync: tuple[SyncRow, ...]) -> tuple[str, tuple[str, ...]]:
+            last_sync: tuple[SyncRow, ...], guards: tuple[GuardState, ...] = ()) -> tuple[str, tuple[str, ...]]:
     critical: list[str] = []
     degraded: list[str] = []
+    for g in guards:
+        if g.kill_switch:
+            degraded.append(f"{g.bot_id} kill switch on")
+        if g.tripped:
+            degraded.append(f"{g.bot_id} guard tripped: {', '.join(g.tripped)}")
     if not status.database_ok:
         critical.append("database unreachable")
     if not status.redis_ok:

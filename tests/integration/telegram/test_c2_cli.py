@@ -63,6 +63,27 @@ async def test_cli_quick_and_sitrep(c2: C2Harness) -> None:
     assert (code, err) == (0, "") and out.splitlines()[-1].startswith("Verdict: CRITICAL (listener not reporting")
 
 
+async def test_sitrep_shows_the_guard_state_the_bots_runtime_saved(c2: C2Harness) -> None:
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    import psycopg
+
+    until = (datetime.now(timezone.utc) + timedelta(hours=3)).isoformat()
+    risk = {"tripped": {"day_loss": {"since": "2026-01-01T00:00:00+00:00", "until": until}}, "kill_switch": None}
+    with psycopg.connect(c2.stack.db.dsn("owner", direct=True), autocommit=True) as conn:
+        conn.execute("INSERT INTO trading.strategy_state (bot_id, key, value) VALUES (%s, '_risk', %s::jsonb),"
+                     " (%s, '_risk', %s::jsonb)", ("lxalgo_001", json.dumps(risk), "momentum_001",
+                                                   json.dumps({"tripped": {}, "kill_switch": None})))
+    code, out, err = await run_main(c2, "cli", "sitrep")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert any(line.startswith("lxalgo_001 (bravo)") and "guard TRIPPED day_loss" in line for line in lines), out
+    assert any(line.startswith("momentum_001 (charlie)") and "guard ok" in line for line in lines), out
+    assert any(line.startswith("shortseller_001 (alpha)") and "guard none kept" in line for line in lines), out
+    assert "lxalgo_001 guard tripped: day_loss" in lines[-1]
+
+
 async def test_health_reports_the_running_service(c2: C2Harness) -> None:
     code, out, _ = await run_main(c2, "health")
     assert code == 0 and out.startswith("healthy: last heartbeat")

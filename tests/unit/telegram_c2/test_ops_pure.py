@@ -106,3 +106,22 @@ def test_flatten_requests_and_results_parse() -> None:
                         ({"request_id": "q", "bot_id": "a", "at": "2026-12-06T10:00:00"}, "time without a zone")):
         with pytest.raises(BadRequest, match=why):
             parse_request("1-0", fields)
+
+
+def test_guard_state_from_the_runtimes_saved_risk_state() -> None:
+    from shared.queries.verdict import guard_state
+
+    now = datetime(2026, 12, 6, 12, tzinfo=timezone.utc)
+    saved = {"tripped": {"day_loss": {"since": "2026-12-06T09:00:00+00:00", "until": "2026-12-07T00:00:00+00:00"},
+                         "week_loss": {"since": "2026-12-01T09:00:00+00:00", "until": "2026-12-06T11:59:59+00:00"},
+                         "drawdown": {"since": "2026-11-01T00:00:00+00:00", "until": None}},
+             "kill_switch": None}
+    g = guard_state("lxalgo_001", saved, now)
+    assert (g.tripped, g.kill_switch, g.ok) == (("day_loss", "drawdown"), False, False)  # week_loss has ended
+    assert guard_state("a", {"tripped": {}, "kill_switch": None}, now).ok
+    killed = guard_state("a", {"tripped": {}, "kill_switch": {"since": "2026-12-06T10:00:00+00:00", "reason": "x"}}, now)
+    assert killed.kill_switch and not killed.ok
+    assert guard_state("a", "garbage", now).tripped == ("unreadable state",)
+    pools = (PoolRow("trading_db", "listener_user", 1, 0),)
+    assert verdict(status(bots=(bot("lxalgo_001"),)), pools, (), (g, killed)) == (
+        "degraded", ("lxalgo_001 guard tripped: day_loss, drawdown", "a kill switch on"))
