@@ -22,6 +22,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -126,15 +127,17 @@ class LiveBot:
             else:
                 self.refused = (f"{pos.symbol}: open position {pos.qty} @ {pos.avg_price} (opened {pos.opened_ms}) "
                                 "is not the bot's; STRATEGY_ADOPT_UNKNOWN_POSITIONS=false")
-        gone = [s for s in known if self.account.position(s).is_flat]
-        for sym in gone:
-            await self.events.one("position_gone", now, symbol=sym, qty=known[sym])
         if self.refused is not None:
             ctx = self.driver.runtime.ctx
             ctx.halted_all = True
             log.error("refusing_to_trade", bot_id=self.bot_id, reason=self.refused)
             await self.events.one("refusing_to_trade", now, reason=self.refused)
-        await self._remember_positions(commit=True)
+        elif unknown:  # adopted: known from now on (positions that went while the bot was down stay
+            # known until their fills, replayed from fills:{bot_id}, or the next candle say so)
+            state.set(POSITIONS_KEY, {**known, **{p.symbol: str(p.qty) for p in unknown}})
+            state.commit()
+            changed, _ = state.take_changes()
+            await self.store.save(changed)
         orders = self.account.orders
         log.info("reconciled", bot_id=self.bot_id, positions={s: str(p.qty) for s, p in self.account.positions.items()},
                  open_orders=[o.order_link_id for o in orders], adopted=[p.symbol for p in unknown])
@@ -209,6 +212,9 @@ class LiveBot:
             last = await self.redis.xrevrange(fill_stream_key(self.bot_id), "+", "-", count=1)
             self.fills_id = last[0][0] if last else "0-0"
         await self.reconcile()
+        resent = await self.driver.resend()
+        if resent:
+            log.warning("outbox_resent", bot_id=self.bot_id, decisions=len(resent))
         warm = await self.warm()
         now = max(c + INTERVAL_MS[k[1]] for k, c in self.cursor.items()) if self.cursor else int(time.time() * 1000)
         await self.events.one("started", now, warmup=warm, fills_from=self.fills_id,
@@ -294,7 +300,8 @@ class LiveBot:
             changed, _ = state.take_changes()
             await self.store.save(changed)
             return
-        before = self.account.position(fill.symbol).qty
+        known: dict[str, str] = state.get(POSITIONS_KEY) or {}  # type: ignore[assignment]
+        before = Decimal(known.get(fill.symbol, "0"))
         await self.account.refresh(orders=False)
         pos = self.account.position(fill.symbol)
         await self._remember_positions()
