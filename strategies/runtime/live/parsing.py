@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -89,8 +89,12 @@ def bars_from_rest(rows: Sequence[Sequence[Any]], symbol: str, interval: str, la
     return out
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _iso_ms(raw: str) -> int:
-    return int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() * 1000)
+    """ISO 8601 UTC -> epoch ms, exactly (no float on the way)."""
+    return (datetime.fromisoformat(raw.replace("Z", "+00:00")) - _EPOCH) // timedelta(milliseconds=1)
 
 
 def fill_from_stream(raw: str, bot_id: str) -> Fill | None:
