@@ -11,13 +11,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import psycopg
+
+from services.bybit_sim.handle import VenueAdmin
+from shared.redis_client import redis_for
 
 from strategies.runtime.candles import Candles
 from strategies.runtime.model import STOP_REASONS
 from strategies.runtime.orders import reason_of
+
+if TYPE_CHECKING:
+    from tests.support.stack import TestStack
 
 REPO = Path(__file__).resolve().parents[2]
 FIVE_MIN_MS = 300_000
@@ -149,3 +156,51 @@ def round_trips(fills: Sequence[FillRow]) -> list[TradeRow]:
 
 def dump(rows: Sequence[Any]) -> str:
     return json.dumps([r.__dict__ for r in rows], default=str, indent=0)
+
+
+# --- the bot's state and events, the stepped venue's clock ---------------------------------------
+
+def state_of(stack: TestStack, bot_id: str) -> dict[str, Any]:
+    with psycopg.connect(stack.db.dsn("c2"), prepare_threshold=None, autocommit=True) as conn:
+        rows = conn.execute("SELECT key, value FROM trading.strategy_state WHERE bot_id = %s", (bot_id,)).fetchall()
+    return {k: v for k, v in rows}
+
+
+async def events(stack: TestStack, bot_id: str) -> list[tuple[str, dict[str, Any]]]:
+    r = redis_for(stack.redis, 0)
+    try:
+        return [(f["kind"], json.loads(f["data"])) for _, f in await r.xrange(f"events:{bot_id}")]
+    finally:
+        await r.aclose()
+
+
+async def count_started(stack: TestStack, bot_id: str) -> int:
+    return sum(1 for kind, _ in await events(stack, bot_id) if kind == "started")
+
+
+async def started_n(stack: TestStack, bot_id: str, n: int) -> bool:
+    return await count_started(stack, bot_id) >= n
+
+
+async def hold(admin: VenueAdmin) -> int | None:
+    c = await admin.clock()
+    return int(c["hold_at_ms"]) if c["held"] else None
+
+
+async def done(stack: TestStack, bot_id: str, candle_start: int, symbol: str = "BTCUSDT") -> bool:
+    """The bot handled this candle and sent what it decided (its outbox is empty)."""
+    st = state_of(stack, bot_id)
+    return st.get(f"_bar:{symbol}:5m") == candle_start and "_outbox" not in st
+
+
+async def step_to_next(admin: VenueAdmin, at: int) -> int:
+    await admin.step()
+    nxt = at + FIVE_MIN_MS
+    await wait_for(lambda: _held_at(admin, nxt), 20, f"the venue to hold at {nxt}", every_s=0.01)
+    return nxt
+
+
+async def _held_at(admin: VenueAdmin, at: int) -> bool:
+    return await hold(admin) == at
+
+

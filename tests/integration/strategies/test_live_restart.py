@@ -20,7 +20,9 @@ from services.bybit_sim.handle import VenueAdmin, VenueProcess
 from shared.bybit.rest_client import BybitRestClient
 from shared.redis_client import redis_for
 from tests.integration.listener.conftest import KEYS, ListenerProcess, listener_env
-from tests.support.live_bot import FIVE_MIN_MS, BotProcess, live_fills, wait_for
+from tests.support.live_bot import (
+    FIVE_MIN_MS, BotProcess, count_started, done, events, hold, live_fills, started_n, state_of, step_to_next, wait_for,
+)
 from tests.support.stack import TestStack
 
 pytestmark = pytest.mark.integration
@@ -48,50 +50,6 @@ def held_venue() -> Iterator[VenueProcess]:
     accounts = [(KEYS[b][1], KEYS[b][2], "1000000") for b in (A, B)]
     with VenueProcess(accounts, speed=3000, extra_args=HELD) as v:
         yield v
-
-
-def state_of(stack: TestStack, bot_id: str) -> dict[str, Any]:
-    with psycopg.connect(stack.db.dsn("c2"), prepare_threshold=None, autocommit=True) as conn:
-        rows = conn.execute("SELECT key, value FROM trading.strategy_state WHERE bot_id = %s", (bot_id,)).fetchall()
-    return {k: v for k, v in rows}
-
-
-async def events(stack: TestStack, bot_id: str) -> list[tuple[str, dict[str, Any]]]:
-    r = redis_for(stack.redis, 0)
-    try:
-        return [(f["kind"], json.loads(f["data"])) for _, f in await r.xrange(f"events:{bot_id}")]
-    finally:
-        await r.aclose()
-
-
-async def count_started(stack: TestStack, bot_id: str) -> int:
-    return sum(1 for kind, _ in await events(stack, bot_id) if kind == "started")
-
-
-async def _started_n(stack: TestStack, bot_id: str, n: int) -> bool:
-    return await count_started(stack, bot_id) >= n
-
-
-async def hold(admin: VenueAdmin) -> int | None:
-    c = await admin.clock()
-    return int(c["hold_at_ms"]) if c["held"] else None
-
-
-def done_with(stack: TestStack, bot_id: str, candle_start: int) -> bool:
-    """The bot handled this candle and sent what it decided (its outbox is empty)."""
-    st = state_of(stack, bot_id)
-    return st.get(f"_bar:{SYMBOL}:5m") == candle_start and "_outbox" not in st
-
-
-async def step_to_next(admin: VenueAdmin, at: int) -> int:
-    await admin.step()
-    nxt = at + FIVE_MIN_MS
-    await wait_for(lambda: _held_at(admin, nxt), 20, f"the venue to hold at {nxt}", every_s=0.01)
-    return nxt
-
-
-async def _held_at(admin: VenueAdmin, at: int) -> bool:
-    return await hold(admin) == at
 
 
 def comparable(executions: list[dict[str, Any]], bot_id: str) -> list[tuple[Any, ...]]:
@@ -122,9 +80,9 @@ async def test_killed_and_restarted_bot_orders_as_one_never_killed(clean_state: 
                     procs[B].kill9()
                     kills += 1
                     procs[B].start()
-                    await wait_for(lambda: _started_n(stack, B, 1 + kills), 60, f"B to restart\n{procs[B].log_tail()}")
+                    await wait_for(lambda: started_n(stack, B, 1 + kills), 60, f"B to restart\n{procs[B].log_tail()}")
                 for bot in (A, B):
-                    await wait_for(lambda bot=bot: _done(stack, bot, at - FIVE_MIN_MS), 20,
+                    await wait_for(lambda bot=bot: done(stack, bot, at - FIVE_MIN_MS), 20,
                                    f"{bot} to handle {at - FIVE_MIN_MS}\n{procs[bot].log_tail()}", every_s=0.01)
             got = {b: await admin.executions(KEYS[b][1], venue_time=True) for b in (A, B)}
         b_log = "\n".join(procs[B].log_lines())
@@ -142,10 +100,6 @@ async def test_killed_and_restarted_bot_orders_as_one_never_killed(clean_state: 
     assert b_log.count('"bot_starting"') == 3
 
 
-async def _done(stack: TestStack, bot: str, candle: int) -> bool:
-    return done_with(stack, bot, candle)
-
-
 async def test_a_fill_while_the_bot_is_down_reaches_it_on_restart(clean_state: TestStack, held_venue: VenueProcess) -> None:
     stack, venue = clean_state, held_venue
     listener, procs = await start_pair(stack, venue, [B])
@@ -157,7 +111,7 @@ async def test_a_fill_while_the_bot_is_down_reaches_it_on_restart(clean_state: T
             position: dict[str, Any] | None = None
             for _ in range(200):  # until the bot holds a position with its stop-loss
                 at = await step_to_next(admin, at)
-                await wait_for(lambda: _done(stack, B, at - FIVE_MIN_MS), 20, f"B at {at}\n{bot.log_tail()}", every_s=0.01)
+                await wait_for(lambda: done(stack, B, at - FIVE_MIN_MS), 20, f"B at {at}\n{bot.log_tail()}", every_s=0.01)
                 rows = (await rest.get("/v5/position/list", {"category": "linear", "symbol": SYMBOL})).result["list"]
                 if rows and Decimal(rows[0]["size"]) and Decimal(rows[0]["stopLoss"]):
                     position = rows[0]
