@@ -15,5 +15,4 @@ class LiveSettings(BaseSettings):
     warmup_factor: int = Field(1, ge=1, le=10, validation_alias="STRATEGY_WARMUP_FACTOR")
     read_block_ms: int = Field(100, ge=10, le=1000, validation_alias="STRATEGY_READ_BLOCK_MS")
     heartbeat_interval_s: float = Field(30.0, gt=0, validation_alias="STRATEGY_HEARTBEAT_INTERVAL_S")
-    control_poll_s: float = Field(5.0, gt=0, validation_alias="STRATEGY_CONTROL_POLL_S")
     rest_timeout_s: float = Field(10.0, gt=0, validation_alias="STRATEGY_REST_TIMEOUT_S")
