@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -30,7 +31,8 @@ sys.path.insert(0, str(REPO))
 from services.bybit_sim.handle import VenueAdmin, VenueProcess  # noqa: E402
 from tests.integration.listener.conftest import KEYS, ListenerProcess, listener_env  # noqa: E402
 from tests.support.live_bot import BotProcess, count_started, wait_for  # noqa: E402
-from tests.support.stack import start_test_stack  # noqa: E402
+from shared.redis_client import redis_for  # noqa: E402
+from tests.support.stack import TestStack, start_test_stack  # noqa: E402
 
 BOT = "momentum_001"
 FIVE_MIN_MS = 300_000
@@ -65,8 +67,18 @@ async def watch_pushes(url: str, arrivals: dict[int, int], stop: asyncio.Event) 
                     arrivals.setdefault(int(k["start"]), now)
 
 
+async def clean(stack: TestStack) -> None:
+    """A fresh bot: no state, no events or feeds left by an earlier run on this stack."""
+    async with await psycopg.AsyncConnection.connect(stack.db.dsn("owner", direct=True), autocommit=True) as conn:
+        await conn.execute("DELETE FROM trading.strategy_state WHERE bot_id = %s", (BOT,))
+    r = redis_for(stack.redis, 0)
+    await r.flushall()
+    await r.aclose()
+
+
 async def run(args: argparse.Namespace) -> None:
     stack = start_test_stack()
+    await clean(stack)
     _, key, secret = KEYS[BOT]
     stepped = ["--stepped", "--step-quiet-ms", str(args.quiet_ms), "--step-max-ms", "2000"]
     with VenueProcess([(key, secret, "1000000")], speed=args.speed, extra_args=stepped) as venue:
@@ -84,11 +96,12 @@ async def run(args: argparse.Namespace) -> None:
             await wait_for(lambda: count_started(stack, BOT), 60, f"the bot to start\n{bot.log_tail()}")
             warm_s = time.monotonic() - started
             assert bot.proc is not None
+            await asyncio.sleep(1.0)  # the first candles handled: everything a decision touches is loaded
             rss_warm = rss_mb(bot.proc.pid)
             async with VenueAdmin(venue.admin_url) as admin:
                 async def enough() -> bool:
                     assert bot.running(), bot.log_tail()
-                    return len(await admin.executions(key)) >= args.decisions + 5
+                    return len(await admin.executions(key)) >= args.decisions + 12
                 await wait_for(enough, args.decisions, "enough decisions", every_s=1.0)
                 executions = await admin.executions(key, venue_time=True)
             rss_end = rss_mb(bot.proc.pid)
@@ -105,7 +118,7 @@ async def run(args: argparse.Namespace) -> None:
     lat = lat[2:]  # the first candles after the start (connections warming up)
     print(f"decisions measured: {len(lat)} (speed {args.speed}x, hold quiet {args.quiet_ms} ms)")
     print(f"push -> order accepted: p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms")
-    print(f"bot start to first decision ready (REST warm-up of 1000 candles included): {warm_s:.1f} s")
+    print(f"bot start to ready (imports, reconciliation, REST warm-up of 1000 candles): {warm_s:.1f} s")
     print(f"bot RSS: {rss_warm:.1f} MB after warm-up, {rss_end:.1f} MB at the end")
 
 
@@ -114,7 +127,7 @@ def main() -> None:
     ap.add_argument("--decisions", type=int, default=500)
     ap.add_argument("--speed", type=float, default=6000)
     ap.add_argument("--quiet-ms", type=int, default=80)
-    asyncio.run(ap.parse_args() and run(ap.parse_args()))
+    asyncio.run(run(ap.parse_args()))
 
 
 if __name__ == "__main__":
