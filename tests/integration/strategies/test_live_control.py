@@ -42,11 +42,18 @@ async def position(rest: BybitRestClient) -> dict[str, Any]:
 
 async def run_bot(stack: TestStack, venue: VenueProcess, **env: str) -> tuple[ListenerProcess, BotProcess]:
     listener = ListenerProcess(listener_env(stack, venue, [BOT])).start()
-    await listener.wait_healthy(stack, [BOT])
-    bot_env = listener_env(stack, venue, [BOT])
-    bot_env.update({"STRATEGY_READ_BLOCK_MS": "50", "LOG_FORMAT": "json", **env})
-    bot = BotProcess("ema_cross", SETTINGS, bot_env).start()
-    await wait_for(lambda: started_n(stack, BOT, 1), 60, f"the bot to start\n{bot.log_tail()}")
+    bot: BotProcess | None = None
+    try:
+        await listener.wait_healthy(stack, [BOT])
+        bot_env = listener_env(stack, venue, [BOT])
+        bot_env.update({"STRATEGY_READ_BLOCK_MS": "50", "LOG_FORMAT": "json", **env})
+        bot = BotProcess("ema_cross", SETTINGS, bot_env).start()
+        await wait_for(lambda: started_n(stack, BOT, 1), 60, f"the bot to start\n{bot.log_tail()}")
+    except BaseException:
+        if bot is not None:
+            bot.close()
+        listener.close()
+        raise
     return listener, bot
 
 

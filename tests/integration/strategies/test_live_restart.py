@@ -60,10 +60,17 @@ def comparable(executions: list[dict[str, Any]], bot_id: str) -> list[tuple[Any,
 
 async def start_pair(stack: TestStack, venue: VenueProcess, bots: list[str]) -> tuple[ListenerProcess, dict[str, BotProcess]]:
     listener = ListenerProcess(listener_env(stack, venue, bots)).start()
-    await listener.wait_healthy(stack, bots)
-    procs = {b: BotProcess("ema_cross", settings(b), bot_env(stack, venue, bots)).start() for b in bots}
-    for b, p in procs.items():
-        await wait_for(lambda b=b: count_started(stack, b), 60, f"{b} to start\n{p.log_tail()}")
+    procs: dict[str, BotProcess] = {}
+    try:
+        await listener.wait_healthy(stack, bots)
+        procs = {b: BotProcess("ema_cross", settings(b), bot_env(stack, venue, bots)).start() for b in bots}
+        for b, p in procs.items():
+            await wait_for(lambda b=b: count_started(stack, b), 60, f"{b} to start\n{p.log_tail()}")
+    except BaseException:
+        for p in procs.values():
+            p.close()
+        listener.close()
+        raise
     return listener, procs
 
 
