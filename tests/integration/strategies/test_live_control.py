@@ -4,6 +4,7 @@ it refuses to trade and says why. Real processes: venue (clock held until the te
 listener, bot; PostgreSQL through PgBouncer; Redis."""
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -130,3 +131,34 @@ async def test_with_adoption_off_the_bot_refuses_to_trade_and_says_why(clean_sta
     refused = [d for k, d in await events(stack, BOT) if k == "refusing_to_trade"]
     assert len(refused) == 1 and "BTCUSDT" in refused[0]["reason"] and "ADOPT_UNKNOWN" in refused[0]["reason"]
     assert [e["orderLinkId"] for e in executions] == [""]  # only the manual order: the bot placed nothing
+
+
+async def test_candles_missing_from_the_stream_are_refilled_from_rest(clean_state: TestStack, held_venue: VenueProcess) -> None:
+    stack, venue = clean_state, held_venue
+    listener, bot = await run_bot(stack, venue)
+    r = redis_for(stack.redis, 0)
+    try:
+        async with VenueAdmin(venue.admin_url) as admin, BybitRestClient(venue.rest_url) as rest:
+            at = await wait_for(lambda: hold(admin), 20, "the first hold")
+            for _ in range(3):
+                at = await step_to_next(admin, at)
+                await wait_for(lambda: done(stack, BOT, at - FIVE_MIN_MS), 20, bot.log_tail(), every_s=0.01)
+            listener.terminate()  # candles close while nobody writes the stream
+            for _ in range(6):
+                at = await step_to_next(admin, at)
+            # the last one reaches the stream as the listener writes it; the five before it do not
+            start = at - FIVE_MIN_MS
+            [row] = [k for k in (await rest.get("/v5/market/kline", {"category": "linear", "symbol": SYMBOL,
+                                                                     "interval": "5", "end": start, "limit": 1})
+                                 ).result["list"]]
+            assert int(row[0]) == start
+            await r.xadd(f"klines:{SYMBOL}:5", {"start": str(start), "open": row[1], "high": row[2], "low": row[3],
+                                               "close": row[4], "volume": row[5], "turnover": row[6],
+                                               "interval": "5", "symbol": SYMBOL}, id=f"{start}-0")
+            await wait_for(lambda: done(stack, BOT, start), 30, bot.log_tail(), every_s=0.01)
+        lines = [json.loads(ln) for ln in bot.log_lines() if '"candle_gap_refilled"' in ln]
+    finally:
+        await r.aclose()
+        bot.close()
+        listener.close()
+    assert [(ln["from_ms"], ln["to_ms"], ln["refilled"]) for ln in lines] == [(start - 5 * FIVE_MIN_MS, start - FIVE_MIN_MS, 5)]
