@@ -194,6 +194,9 @@ class LiveBot:
                 end = last
             n = (sub.warmup + 1) * self.settings.warmup_factor
             bars = await self._rest_bars(sym, iv_name, end - (n - 1) * iv, end)
+            if len(bars) < n:
+                log.warning("warmup_short", bot_id=self.bot_id, stream=f"{sym}:{iv_name}", wanted=n, got=len(bars))
+                await self.events.one("warmup_short", end + iv, stream=f"{sym}:{iv_name}", wanted=n, got=len(bars))
             self.driver.warm(bars)
             self.cursor[sub.key] = end
             info[f"{sym}:{iv_name}"] = {"from_ms": bars[0].start_ms if bars else None, "to_ms": end, "bars": len(bars)}
@@ -274,10 +277,46 @@ class LiveBot:
                     bars.append(bar_from_stream(sym, iv, _s(eid), _fields(f)))
                 except BadInput as exc:
                     log.error("bad_candle", bot_id=self.bot_id, stream=name, entry=_s(eid), error=str(exc))
+        if bars:
+            bars += await self._stragglers(bars)
         for eid, f in fill_entries:
             await self.fill(eid, f)
         if bars:
             await self.bars(bars)
+
+    async def _stragglers(self, bars: list[Bar]) -> list[Bar]:
+        """Candles of the same close on the other subscribed streams that the listener has not written
+        yet: waited for (at most `STRATEGY_BAR_SETTLE_MS`), so the candles of one instant are handled
+        together in the runtime's order (symbol, then interval), as the backtester does."""
+        latest: dict[tuple[str, str], int] = dict(self.cursor)
+        for b in bars:
+            latest[(b.symbol, b.interval)] = max(latest[(b.symbol, b.interval)], b.start_ms)
+        newest: dict[str, int] = {}
+        for b in bars:
+            newest[b.interval] = max(newest.get(b.interval, 0), b.start_ms)
+        out: list[Bar] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.bar_settle_ms / 1000
+        while True:
+            behind = {k: v for k, v in latest.items() if k[1] in newest and v < newest[k[1]]}
+            wait_ms = int((deadline - loop.time()) * 1000)
+            if not behind or wait_ms <= 0:
+                return out
+            reply = await self.redis.xread({kline_stream_key(s, i): f"{v}-0" for (s, i), v in behind.items()},
+                                           block=wait_ms, count=100)
+            if not reply:
+                return out
+            by_key = {kline_stream_key(s, i): (s, i) for s, i in behind}
+            for stream, entries in reply:
+                sym, iv = by_key[_s(stream)]
+                for eid, f in entries:
+                    try:
+                        bar = bar_from_stream(sym, iv, _s(eid), _fields(f))
+                    except BadInput as exc:
+                        log.error("bad_candle", bot_id=self.bot_id, stream=_s(stream), entry=_s(eid), error=str(exc))
+                        continue
+                    out.append(bar)
+                    latest[(sym, iv)] = max(latest[(sym, iv)], bar.start_ms)
 
     async def fill(self, entry_id: str, fields: Mapping[str, str]) -> None:
         assert self.driver is not None
@@ -348,6 +387,7 @@ class LiveBot:
             state.commit()
             await self.driver.bar(b)
             self.handled_bars += 1
+            log.info("bar_handled", bot_id=self.bot_id, symbol=b.symbol, interval=b.interval, start_ms=b.start_ms)
             await self._after()
 
 

@@ -14,5 +14,7 @@ class LiveSettings(BaseSettings):
     adopt_unknown_positions: bool = Field(True, validation_alias="STRATEGY_ADOPT_UNKNOWN_POSITIONS")
     warmup_factor: int = Field(1, ge=1, le=10, validation_alias="STRATEGY_WARMUP_FACTOR")
     read_block_ms: int = Field(100, ge=10, le=1000, validation_alias="STRATEGY_READ_BLOCK_MS")
+    # after a candle arrives, how long to wait for the same close on the bot's other streams
+    bar_settle_ms: int = Field(50, ge=0, le=1000, validation_alias="STRATEGY_BAR_SETTLE_MS")
     heartbeat_interval_s: float = Field(30.0, gt=0, validation_alias="STRATEGY_HEARTBEAT_INTERVAL_S")
     rest_timeout_s: float = Field(10.0, gt=0, validation_alias="STRATEGY_REST_TIMEOUT_S")

@@ -4,6 +4,7 @@ it refuses to trade and says why. Real processes: venue (clock held until the te
 listener, bot; PostgreSQL through PgBouncer; Redis."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -41,14 +42,15 @@ async def position(rest: BybitRestClient) -> dict[str, Any]:
     return rows[0] if rows else {"size": "0", "side": ""}
 
 
-async def run_bot(stack: TestStack, venue: VenueProcess, **env: str) -> tuple[ListenerProcess, BotProcess]:
+async def run_bot(stack: TestStack, venue: VenueProcess, settings: list[str] = SETTINGS,
+                  **env: str) -> tuple[ListenerProcess, BotProcess]:
     listener = ListenerProcess(listener_env(stack, venue, [BOT])).start()
     bot: BotProcess | None = None
     try:
         await listener.wait_healthy(stack, [BOT])
         bot_env = listener_env(stack, venue, [BOT])
         bot_env.update({"STRATEGY_READ_BLOCK_MS": "50", "LOG_FORMAT": "json", **env})
-        bot = BotProcess("ema_cross", SETTINGS, bot_env).start()
+        bot = BotProcess("ema_cross", settings, bot_env).start()
         await wait_for(lambda: started_n(stack, BOT, 1), 60, f"the bot to start\n{bot.log_tail()}")
     except BaseException:
         if bot is not None:
@@ -162,3 +164,38 @@ async def test_candles_missing_from_the_stream_are_refilled_from_rest(clean_stat
         bot.close()
         listener.close()
     assert [(ln["from_ms"], ln["to_ms"], ln["refilled"]) for ln in lines] == [(start - 5 * FIVE_MIN_MS, start - FIVE_MIN_MS, 5)]
+
+
+async def xadd_candle(r: Redis, rest: BybitRestClient, symbol: str, start: int) -> None:
+    """Write one closed candle to the stream as the listener does (the venue's own candle)."""
+    [row] = (await rest.get("/v5/market/kline", {"category": "linear", "symbol": symbol, "interval": "5",
+                                                 "end": start, "limit": 1})).result["list"]
+    assert int(row[0]) == start
+    await r.xadd(f"klines:{symbol}:5", {"start": str(start), "open": row[1], "high": row[2], "low": row[3],
+                                         "close": row[4], "volume": row[5], "turnover": row[6], "interval": "5",
+                                         "symbol": symbol}, id=f"{start}-0")
+
+
+async def test_candles_of_one_close_are_handled_by_symbol_whatever_order_they_arrive_in(
+        clean_state: TestStack, held_venue: VenueProcess) -> None:
+    stack, venue = clean_state, held_venue
+    two = [s if not s.startswith("symbols=") else "symbols=BTCUSDT,ETHUSDT" for s in SETTINGS]
+    listener, bot = await run_bot(stack, venue, two, STRATEGY_BAR_SETTLE_MS="500")
+    r = redis_for(stack.redis, 0)
+    try:
+        async with VenueAdmin(venue.admin_url) as admin, BybitRestClient(venue.rest_url) as rest:
+            at = await wait_for(lambda: hold(admin), 20, "the first hold")
+            listener.terminate()  # the test writes the streams from here on
+            at = await step_to_next(admin, at)
+            start = at - FIVE_MIN_MS
+            await xadd_candle(r, rest, "ETHUSDT", start)  # ETH's candle first...
+            await asyncio.sleep(0.1)  # ...and BTC's a moment later (the bot is reading meanwhile)
+            await xadd_candle(r, rest, "BTCUSDT", start)
+            await wait_for(lambda: done(stack, BOT, start, "ETHUSDT"), 20, bot.log_tail(), every_s=0.01)
+            await wait_for(lambda: done(stack, BOT, start, "BTCUSDT"), 20, bot.log_tail(), every_s=0.01)
+        handled = [json.loads(ln)["symbol"] for ln in bot.log_lines() if '"bar_handled"' in ln]
+    finally:
+        await r.aclose()
+        bot.close()
+        listener.close()
+    assert handled == ["BTCUSDT", "ETHUSDT"]
