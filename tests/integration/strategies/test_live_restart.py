@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
 
 from services.bybit_sim.handle import VenueAdmin, VenueProcess
