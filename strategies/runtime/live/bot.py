@@ -211,9 +211,14 @@ class LiveBot:
         fills_id = state.get(FILLS_KEY)
         if isinstance(fills_id, str):
             self.fills_id = fills_id
-        else:  # first start: fills before it are history (the positions were reconciled)
+        else:  # first start: fills before it are history (the positions are reconciled); kept at once,
+            # so a fill while the bot is down before its first own fill is not skipped either
             last = await self.redis.xrevrange(fill_stream_key(self.bot_id), "+", "-", count=1)
-            self.fills_id = last[0][0] if last else "0-0"
+            self.fills_id = _s(last[0][0]) if last else "0-0"
+            await self.store.save({FILLS_KEY: self.fills_id})
+            state.set(FILLS_KEY, self.fills_id)
+            state.commit()
+            state.take_changes()
         await self.reconcile()
         resent = await self.driver.resend()
         if resent:
@@ -237,9 +242,10 @@ class LiveBot:
                 await self._control_q.put(cmd)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.start()
+        # following control from before the start: a command given meanwhile is obeyed right after it
         follower = asyncio.create_task(self._follow_controls()) if self.controls is not None else None
         try:
+            await self.start()
             while not stop.is_set():
                 await self._controls()
                 streams: dict[Any, Any] = {kline_stream_key(s, i): f"{c}-0" for (s, i), c in self.cursor.items()}
