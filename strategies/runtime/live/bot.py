@@ -49,6 +49,8 @@ FILLS_KEY = "_fills_id"
 POSITIONS_KEY = "_positions"
 REST_KLINE_LIMIT = 1000
 SEEN_FILLS = 5000
+SEEN_KEY = "_fills_seen"
+SEEN_KEPT = 100  # exec_ids kept in the state (a repeat comes soon after the original)
 
 
 def bar_key(sym: str, interval: str) -> str:
@@ -208,6 +210,8 @@ class LiveBot:
         self.driver = await LiveDriver.load(self.strategy, store=self.store, account=self.account,
                                             instruments=instruments, send=self._send)
         state = self.driver.runtime.ctx.state
+        for exec_id in state.get(SEEN_KEY) or []:  # type: ignore[union-attr]
+            self._seen[str(exec_id)] = None
         fills_id = state.get(FILLS_KEY)
         if isinstance(fills_id, str):
             self.fills_id = fills_id
@@ -328,12 +332,18 @@ class LiveBot:
         assert self.driver is not None
         exec_id = fields.get("exec_id", "")
         self.fills_id = entry_id
-        if exec_id in self._seen:
+        state = self.driver.runtime.ctx.state
+        if exec_id in self._seen:  # the listener announces at least once: a repeat moves the cursor only
+            log.info("fill_repeat_dropped", bot_id=self.bot_id, exec_id=exec_id, entry=entry_id)
+            state.set(FILLS_KEY, entry_id)
+            state.commit()
+            changed, _ = state.take_changes()
+            await self.store.save(changed)
             return
         self._seen[exec_id] = None
         if len(self._seen) > SEEN_FILLS:
             self._seen.popitem(last=False)
-        state = self.driver.runtime.ctx.state
+        state.set(SEEN_KEY, list(self._seen)[-SEEN_KEPT:])  # repeats across a restart are dropped too
         try:
             fill = fill_from_stream(fields.get("fill", ""), self.bot_id)
         except BadInput as exc:

@@ -143,11 +143,27 @@ async def test_a_fill_while_the_bot_is_down_reaches_it_on_restart(clean_state: T
             bot.start()
             await wait_for(lambda: _exit_seen(stack), 60, f"the exit event after the restart\n{bot.log_tail()}")
             await wait_for(lambda: _acked(stack, sl_entry), 20, "the fill acknowledged")
+            # the listener announces at least once: the same fill again while the bot is down is dropped
+            bot.kill9()
+            r = redis_for(stack.redis, 0)
+            try:
+                [(_, original)] = await r.xrange(f"fills:{B}", sl_entry, sl_entry)
+                repeat = str(await r.xadd(f"fills:{B}", original))
+            finally:
+                await r.aclose()
+            bot.start()
+            await wait_for(lambda: started_n(stack, B, 3), 60, f"the third start\n{bot.log_tail()}")
+            await wait_for(lambda: _acked(stack, repeat), 20, f"the repeat read\n{bot.log_tail()}")
+            dropped = [json.loads(ln)["entry"] for ln in bot.log_lines() if '"fill_repeat_dropped"' in ln]
     finally:
         bot.close()
         listener.close()
     kinds = [k for k, _ in await events(stack, B)]
-    assert kinds.count("started") == 2 and kinds.index("exit", kinds.index("started", 1)) > 0
+    assert kinds.count("started") == 3
+    second, third = [i for i, k in enumerate(kinds) if k == "started"][1:]
+    assert kinds[second:third].count("exit") == 1  # the stop-loss fill, read after the restart
+    assert kinds[third:].count("exit") == 0
+    assert dropped == [repeat]  # its repeat after the next restart: recognised and dropped
 
 
 async def _knows(stack: TestStack, bot: str) -> bool:
@@ -157,7 +173,7 @@ async def _knows(stack: TestStack, bot: str) -> bool:
 async def _exit_seen(stack: TestStack) -> bool:
     evs = await events(stack, B)
     starts = [i for i, (k, _) in enumerate(evs) if k == "started"]
-    return len(starts) == 2 and any(k == "exit" and d.get("reason") == "sl" for k, d in evs[starts[1]:])
+    return len(starts) >= 2 and any(k == "exit" and d.get("reason") == "sl" for k, d in evs[starts[1]:])
 
 
 async def _acked(stack: TestStack, entry_id: str) -> bool:
