@@ -79,6 +79,8 @@ class Exchange:
                 resp = await (self.rest.get(path, params) if method == "GET" else self.rest.post(path, params))
             except BybitApiError as exc:
                 self.stats.codes[exc.ret_code] = self.stats.codes.get(exc.ret_code, 0) + 1
+                if exc.ret_code != RATE_LIMITED:  # a refused request was counted: learn from its headers
+                    limiter.observe(exc.limit, exc.limit_status, exc.limit_reset_ms, exc.time_ms, now_ms())
                 if exc.ret_code != RATE_LIMITED and exc.ret_code not in RETRYABLE_CODES:
                     raise
                 attempt += 1

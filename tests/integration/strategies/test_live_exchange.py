@@ -4,6 +4,7 @@ order whose answer is lost is looked up by orderLinkId and placed once, a repeat
 taken as placed."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
@@ -81,3 +82,11 @@ async def test_a_repeated_order_link_id_counts_as_placed(exchange: Exchange, ven
     assert await exchange.execute([order("entry-dup")]) == []  # 110072: an earlier attempt placed it
     assert exchange.stats.codes.get(110072) == 1
     assert await placed(venue, "entry-dup") == 1
+
+
+async def test_refusals_in_a_row_on_one_endpoint_do_not_block_the_next_order(exchange: Exchange, venue: VenueProcess) -> None:
+    """Each refusal still tells the limiter what the venue allows (it waited for ever on a probe)."""
+    batch = [order("entry-r1", qty="90"), order("entry-r2", qty="90"), order("entry-ok")]
+    rejections = await asyncio.wait_for(exchange.execute(batch), 10)
+    assert [r.code for r in rejections] == [110007, 110007]
+    assert await placed(venue, "entry-ok") == 1
