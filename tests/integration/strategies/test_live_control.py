@@ -75,7 +75,9 @@ async def test_pause_and_flatten_are_obeyed_within_a_second(clean_state: TestSta
                     break
             assert Decimal((await position(rest))["size"]), "the bot never opened a position"
             began = time.monotonic()
-            await Control(pool, platform).flatten(BOT, by="test")  # pause, then flatten (the clock stays held)
+            control = Control(pool, platform)  # as C2 does: pause, then tell the bot to close (trade_sync,
+            await control.set_status((BOT,), "paused", by="test")  # which also closes, is not running here)
+            assert await control.request_flatten(BOT, by="test") == 1  # the bot heard it
 
             async def flat() -> bool:
                 return Decimal((await position(rest))["size"]) == 0
