@@ -17,7 +17,7 @@ def decision_to_json(d: Decision) -> dict[str, Any]:
     intent = d.intent
     body = {f.name: (str(v) if isinstance(v, Decimal) else v)
             for f in fields(intent) if (v := getattr(intent, f.name)) is not None}  # type: ignore[arg-type]
-    return {"time_ms": d.time_ms, "kind": type(intent).__name__, "intent": body}
+    return {"time_ms": d.time_ms, "kind": type(intent).__name__, "intent": body, "cause": d.cause}
 
 
 def decision_from_json(raw: dict[str, Any]) -> Decision:
@@ -25,4 +25,4 @@ def decision_from_json(raw: dict[str, Any]) -> Decision:
     if cls is None:
         raise ValueError(f"unknown decision kind {raw.get('kind')!r}")
     body = {k: (Decimal(v) if k in _DECIMALS and v is not None else v) for k, v in raw["intent"].items()}
-    return Decision(int(raw["time_ms"]), cls(**body))
+    return Decision(int(raw["time_ms"]), cls(**body), str(raw.get("cause") or ""))
