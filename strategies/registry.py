@@ -11,6 +11,7 @@ from strategies.runtime.strategy import Strategy, StrategyConfig
 
 BOTS: dict[str, str] = {
     "ema_cross": "strategies.examples.ema_cross:EmaCross",
+    "alternate": "strategies.examples.alternate:Alternate",
     "shortseller": "strategies.shortseller.strategy:ShortSeller",
 }
 

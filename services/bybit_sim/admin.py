@@ -87,6 +87,8 @@ async def get_executions(request: web.Request, venue: Venue) -> web.Response:
     acct = venue.engine.accounts.get(request.match_info["api_key"])
     if acct is None:
         return _fail(VenueError(10003, "unknown api_key"), 404)
+    if request.query.get("venue_time") == "1":  # plus the venue clock of each (not a Bybit field)
+        return _ok(list=[{**execution_rest(e), "venueTimeMs": str(e.venue_time_ms)} for e in acct.executions.rows])
     return _ok(list=[execution_rest(e) for e in acct.executions.rows])
 
 

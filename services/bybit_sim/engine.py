@@ -27,6 +27,7 @@ class Engine:
         self.seed = seed
         self._market_price = price_of
         self.marks: dict[str, Decimal] = {}  # the path price of a symbol while a walk fills at it
+        self.venue_ms = 0  # venue clock of what is happening now (a walk's touch, else the last walk): for the admin API
         self.fees = fees
         self.partial_fills = partial_fills
         self.slippage_bps = slippage_bps
@@ -236,7 +237,7 @@ class Engine:
             order_price=order.price if order.order_type == "Limit" else price, order_qty=order.qty,
             order_type=order.order_type, stop_order_type=order.stop_order_type or "UNKNOWN",
             mark_price=self.price_of(order.symbol),
-            seq=seq, exec_pnl=pnl)
+            seq=seq, exec_pnl=pnl, venue_time_ms=self.venue_ms)
         acct.executions.add(execution)
         events += [Event(acct.api_key, "execution", execution), Event(acct.api_key, "order", order),
                    Event(acct.api_key, "position", pos), Event(acct.api_key, "wallet", acct)]
@@ -337,7 +338,8 @@ class Engine:
                 side=pos.side, exec_price=mark, exec_qty=abs(pos.size), exec_value=value, exec_fee=fee,
                 fee_rate=rate, exec_type="Funding", exec_time_ms=now_ms, is_maker=False, closed_size=ZERO,
                 leaves_qty=ZERO, order_price=ZERO, order_qty=abs(pos.size), order_type="UNKNOWN",
-                stop_order_type="UNKNOWN", mark_price=mark, seq=seq, exec_pnl=ZERO)
+                stop_order_type="UNKNOWN", mark_price=mark, seq=seq, exec_pnl=ZERO,
+                venue_time_ms=self.venue_ms)
             acct.executions.add(execution)
             events += [Event(acct.api_key, "execution", execution), Event(acct.api_key, "position", pos),
                        Event(acct.api_key, "wallet", acct)]

@@ -281,9 +281,11 @@ class VenueAdmin:
                 raise TimeoutError(f"generation {gen_id} still running: {status}")
             await asyncio.sleep(0.05)
 
-    async def executions(self, api_key: str) -> list[dict[str, Any]]:
-        """Every execution the venue holds for the account (ground truth), oldest first."""
-        return (await self._call("GET", f"/admin/accounts/{api_key}/executions"))["list"]
+    async def executions(self, api_key: str, *, venue_time: bool = False) -> list[dict[str, Any]]:
+        """Every execution the venue holds for the account (ground truth), oldest first; `venue_time`
+        adds `venueTimeMs`, the venue clock when each happened (for matching candles)."""
+        query = "?venue_time=1" if venue_time else ""
+        return (await self._call("GET", f"/admin/accounts/{api_key}/executions{query}"))["list"]
 
     async def accounts(self) -> list[dict[str, Any]]:
         return (await self._call("GET", "/admin/accounts"))["list"]

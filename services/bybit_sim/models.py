@@ -45,6 +45,7 @@ class Execution:
     mark_price: Decimal
     seq: int
     exec_pnl: Decimal
+    venue_time_ms: int = 0  # venue clock when it happened (admin API only; Bybit rows carry wall execTime)
 
 
 @dataclass

@@ -24,7 +24,8 @@ def _execution_to_row(e: Execution) -> list[Any]:
 
 
 def _execution_from_row(row: list[Any]) -> Execution:
-    kw = {n: (Decimal(v) if n in _DEC_EXEC else v) for n, v in zip(_EXEC_FIELDS, row, strict=True)}
+    # rows written before `venue_time_ms` existed are one shorter (it defaults to 0)
+    kw = {n: (Decimal(v) if n in _DEC_EXEC else v) for n, v in zip(_EXEC_FIELDS[:len(row)], row, strict=True)}
     return Execution(**kw)
 
 

@@ -252,7 +252,7 @@ class Venue:
             if previous != price:
                 self._push_market_trades(symbol, price, previous, now)
         events = self.engine.walker.walk_all(walks, now)
-        self.walked_ms = venue_now
+        self.walked_ms = self.engine.venue_ms = venue_now
         self.publish(self.run_engine(events))
 
     def start(self) -> None:

@@ -63,6 +63,7 @@ class Walker:
                 if not c.moves[c.i].gap:
                     c.cur = touch
                 self.engine.marks[symbol] = touch
+                self.engine.venue_ms = int(nexts[symbol][0])  # type: ignore[index]
                 self._fire(acct, pending, touch, trail, now_ms, done, events)
                 self.engine.marks.pop(symbol, None)
                 nexts[symbol] = self._scan(symbol, c, done)

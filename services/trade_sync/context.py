@@ -19,7 +19,7 @@ from shared.settings import (BotKeysSettings, ConfigError, DatabaseSettings, Red
 from services.trade_sync.config import TradeSyncSettings
 from services.trade_sync.errors import TradeSyncError, UsageError
 from services.trade_sync.exchange import AccountClient
-from services.trade_sync.ratelimit import SlidingWindowLimiter
+from shared.bybit.ratelimit import SlidingWindowLimiter
 from services.trade_sync.store import Store
 
 S = TypeVar("S", bound=BaseSettings)

@@ -13,7 +13,7 @@ import aiohttp
 from shared.bybit.messages import PositionSnapshot, parse_position_page
 from shared.bybit.rest_client import BybitApiError, BybitHttpError, BybitRestClient, RestResponse
 from services.trade_sync.errors import ExchangeError
-from services.trade_sync.ratelimit import AccountLimiter, SlidingWindowLimiter
+from shared.bybit.ratelimit import AccountLimiter, SlidingWindowLimiter
 from services.trade_sync.windows import Window
 
 PAGE_LIMIT = 100  # Bybit's maximum for /v5/execution/list

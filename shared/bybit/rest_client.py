@@ -24,10 +24,16 @@ from shared.bybit.messages import decode_json
 class BybitApiError(Exception):
     """retCode != 0. `ret_code` is Bybit's code (10006 rate limit, 10002 timestamp, ...)."""
 
-    def __init__(self, ret_code: int, ret_msg: str, path: str = "") -> None:
+    def __init__(self, ret_code: int, ret_msg: str, path: str = "", limit_reset_ms: int | None = None,
+                 limit: int | None = None, limit_status: int | None = None, time_ms: int | None = None) -> None:
         super().__init__(f"Bybit {path} retCode {ret_code}: {ret_msg}")
         self.ret_code = ret_code
         self.ret_msg = ret_msg
+        # the answer's rate-limit headers (a refused request counts too) and server time
+        self.limit_reset_ms = limit_reset_ms  # X-Bapi-Limit-Reset-Timestamp (10006: when to retry)
+        self.limit = limit
+        self.limit_status = limit_status
+        self.time_ms = time_ms
 
 
 class BybitHttpError(Exception):
@@ -129,7 +135,11 @@ class BybitRestClient:
         except (ValueError, KeyError, TypeError, RecursionError):  # msgspec.DecodeError is a ValueError
             raise BybitHttpError(resp.status, path, "answer is not a Bybit envelope") from None
         if ret_code != 0:
-            raise BybitApiError(ret_code, str(body.get("retMsg", "")), path)
+            raise BybitApiError(ret_code, str(body.get("retMsg", "")), path,
+                                _int_header(resp.headers, "X-Bapi-Limit-Reset-Timestamp"),
+                                _int_header(resp.headers, "X-Bapi-Limit"),
+                                _int_header(resp.headers, "X-Bapi-Limit-Status"),
+                                int(body.get("time") or 0) or None)
         return RestResponse(
             result=body.get("result") or {},
             time_ms=int(body.get("time") or 0),

@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 INTERVAL_MS: dict[str, int] = {
     "1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
@@ -133,6 +132,8 @@ def validate(c: Candles, source: str) -> None:
 def parse_csv(text: str | io.IOBase, *, symbol: str, interval: str | None = None,
               source: str = "csv", drop_last: bool = False) -> Candles:
     """CSV with columns timestamp,open,high,low,close,volume (timestamp = candle open, ISO, naive = UTC)."""
+    import pandas as pd  # here, not at the top: a live bot never reads CSVs and pandas costs it ~45 MB
+
     try:
         df = pd.read_csv(io.StringIO(text) if isinstance(text, str) else text)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

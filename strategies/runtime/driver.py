@@ -2,9 +2,11 @@
 
 A live bot process (next: the exchange adapter) owns the connections; for every event it calls one
 of these methods. The order of effects is the guarantee a restart relies on: the strategy's state
-changes (its order-id counter included) are saved through the `StateStore` before the decisions that
-depend on them are handed to `send`, so a bot killed at any point restarts with a counter past every
-id it may have sent.
+changes (its order-id counter included) and the decisions themselves (`_outbox`) are saved through
+the `StateStore` in one write before the decisions are handed to `send`, and the outbox is cleared
+once they were sent. A bot killed at any point restarts with a counter past every id it may have
+sent, and `resend` sends again what it had decided but maybe not sent (orders are idempotent through
+their orderLinkId), so no decision is lost or made twice.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from strategies.runtime.context import Account, Context, EntryGuard
 from strategies.runtime.feeds import IncrementalFeed
 from strategies.runtime.model import Bar, Control, Fill, Instrument, Position, Rejection
 from strategies.runtime.orders import Decision
+from strategies.runtime.outbox import OUTBOX_KEY, decision_from_json, decision_to_json
 from strategies.runtime.runtime import Runtime
 from strategies.runtime.state import StateStore, StrategyState
 from strategies.runtime.strategy import Strategy
@@ -71,12 +74,35 @@ class LiveDriver:
         self.runtime.control(command, now_ms)
         await self._flush()
 
+    async def resend(self) -> list[Decision]:
+        """After a restart: the decisions saved with their state whose sending may not have finished
+        (`_outbox`), sent again (the exchange refuses a repeated orderLinkId: 110072)."""
+        raw = self.runtime.ctx.state.get(OUTBOX_KEY)
+        if not raw:
+            return []
+        decisions = [decision_from_json(d) for d in raw]  # type: ignore[union-attr, arg-type]
+        await self.send(decisions)
+        await self._clear_outbox()
+        return decisions
+
+    async def _clear_outbox(self) -> None:
+        state = self.runtime.ctx.state
+        state.delete(OUTBOX_KEY)
+        state.commit()
+        state.take_changes()
+        await self.store.delete([OUTBOX_KEY])
+
     async def _flush(self) -> None:
+        decisions = self.runtime.drain()
+        if decisions:  # saved in the same write as the state behind them, cleared once sent
+            state = self.runtime.ctx.state
+            state.set(OUTBOX_KEY, [decision_to_json(d) for d in decisions])
+            state.commit()
         changed, deleted = self.runtime.take_state_changes()
         if deleted:
             await self.store.delete(deleted)
         if changed:
             await self.store.save(changed)
-        decisions = self.runtime.drain()
         if decisions:
             await self.send(decisions)
+            await self._clear_outbox()

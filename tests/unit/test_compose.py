@@ -72,8 +72,9 @@ def test_env_example_documents_every_settings_variable() -> None:
     from services.telegram_c2.config import C2Settings
     from services.trade_sync.config import TradeSyncSettings
     from services.websocket_listener.config import ListenerSettings
+    from strategies.runtime.live.config import LiveSettings
     for cls in (s.DatabaseSettings, s.RedisSettings, s.VenueSettings, s.BotKeysSettings,
-                s.TelegramSettings, s.LoggingSettings, ListenerSettings, TradeSyncSettings, C2Settings):
+                s.TelegramSettings, s.LoggingSettings, ListenerSettings, TradeSyncSettings, C2Settings, LiveSettings):
         for field in cls.model_fields.values():
             assert field.validation_alias in documented, field.validation_alias
 

@@ -17,7 +17,7 @@ def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["nobot", "--from", "2025-05-01", "--to", "2025-05-02"], "unknown bot 'nobot'; known: ema_cross"),
+    (["nobot", "--from", "2025-05-01", "--to", "2025-05-02"], "unknown bot 'nobot'; known: alternate, ema_cross"),
     (["ema_cross", "--from", "2025-13-01", "--to", "2025-05-02"], "--from '2025-13-01': expected a date"),
     (["ema_cross", "--from", "2025-05-02", "--to", "2025-05-01"], "is not after --from"),
     (["ema_cross", "--from", "2025-05-01"], "required: --to"),

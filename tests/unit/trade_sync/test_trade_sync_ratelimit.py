@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from services.trade_sync.ratelimit import AccountLimiter, SlidingWindowLimiter
+from shared.bybit.ratelimit import AccountLimiter, SlidingWindowLimiter
 
 
 def test_one_probe_until_the_first_answer() -> None:
