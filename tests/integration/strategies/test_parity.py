@@ -39,8 +39,8 @@ SYMBOL = "BTCUSDT"
 SETTINGS = {"bot_id": BOT_ID, "symbols": SYMBOL, "fast": "3", "slow": "8", "qty": "0.01",
             "stop_loss_pct": "0.3", "take_profit_pct": "0.4"}
 SPEED = 3000  # a 5-minute candle in 0.1 s of wall time between holds
-STEPPED = ["--stepped", "--step-quiet-ms", "400", "--step-max-ms", "5000"]
-BARS = 180  # candles the live bot decides on
+STEPPED = ["--stepped", "--step-quiet-ms", "800", "--step-max-ms", "5000"]  # room for a loaded machine
+BARS = 150  # candles the live bot decides on
 BALANCE = "1000000"
 
 
