@@ -2,7 +2,9 @@
 
 Brings up the private stack (PostgreSQL, PgBouncer, Redis), starts the simulated venue with one
 account per bot, then the platform's services as child processes with the same commands their
-containers run. A service that dies is restarted with backoff; Ctrl-C (or SIGTERM) stops them all.
+containers run (ShortSeller: `python -m strategies.shortseller`, with its own key pair only, its
+SHORTSELLER_* settings from the environment or .env). A service that dies is restarted with backoff;
+Ctrl-C (or SIGTERM) stops them all.
 The Telegram bot starts only when `C2_TELEGRAM_BOT_TOKEN` is configured (in the environment or .env).
 """
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Child:
     next_start: float = 0.0
     log_path: Path = field(default_factory=Path)
     extra_env: dict[str, str] = field(default_factory=dict)  # this child's own secrets
+    key_prefix: str | None = None  # a bot: of the bots' key pairs only its own ({PREFIX}_BYBIT_API_*)
     log: RotatingLog | None = None  # one per child, kept across its restarts
     log_thread: threading.Thread | None = None
 
@@ -76,6 +79,7 @@ def children(venue_port: int, keys: dict[str, str]) -> list[Child]:
               extra_env={"BYBIT_SIM_ACCOUNTS": venue_accounts(keys)}),
         Child("websocket_listener", [PY, "-m", "services.websocket_listener"]),
         Child("trade_sync", [PY, "-m", "services.trade_sync", "serve"]),
+        Child("shortseller", [PY, "-m", "strategies.shortseller"], key_prefix=BOTS["shortseller_001"].env_prefix),
     ]
     if os.environ.get("C2_TELEGRAM_BOT_TOKEN") or _dotenv_has("C2_TELEGRAM_BOT_TOKEN"):
         out.append(Child("telegram_c2", [PY, "-m", "services.telegram_c2.main"]))
@@ -88,13 +92,22 @@ def _dotenv_has(var: str) -> bool:
                                    for line in dotenv.read_text().splitlines())
 
 
+def child_env(child: Child, env: dict[str, str]) -> dict[str, str]:
+    """The child's environment: the common one (the bots' key pairs dropped but its own for a bot) and
+    its own secrets."""
+    if child.key_prefix is not None:
+        own = (f"{child.key_prefix}_BYBIT_API_KEY", f"{child.key_prefix}_BYBIT_API_SECRET")
+        env = {k: v for k, v in env.items() if k in own or not k.endswith(("_BYBIT_API_KEY", "_BYBIT_API_SECRET"))}
+    return {**env, **child.extra_env}
+
+
 def start(child: Child, env: dict[str, str], log_dir: Path = RUN / "logs", max_bytes: int = LOG_MAX_BYTES,
           backups: int = LOG_BACKUPS) -> None:
     """Start the child with its output going through a size-rotated log (`{name}.log`, `.1` ... `.N`)."""
     child.log_path = log_dir / f"{child.name}.log"
     if child.log is None:
         child.log = RotatingLog(child.log_path, max_bytes, backups)
-    child.proc = subprocess.Popen(child.argv, cwd=REPO, env={**env, **child.extra_env}, stdout=subprocess.PIPE,
+    child.proc = subprocess.Popen(child.argv, cwd=REPO, env=child_env(child, env), stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT)
     assert child.proc.stdout is not None
     if child.log_thread is not None:

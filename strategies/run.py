@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -26,9 +27,11 @@ from shared.settings import (
     BotKeysSettings, ConfigError, DatabaseSettings, RedisSettings, VenueSettings, build_settings, fail_config,
 )
 from strategies.registry import UnknownBot, lookup
+from strategies.runtime.candles import INTERVAL_MS
 from strategies.runtime.live.bot import LiveBot
 from strategies.runtime.live.config import LiveSettings
 from strategies.runtime.live.exchange import Exchange
+from strategies.runtime.live.liveness import LivenessWriter
 from strategies.runtime.state_pg import PgStateStore
 from strategies.runtime.strategy import Strategy, StrategyConfig
 
@@ -90,7 +93,14 @@ async def run(strategy: Strategy[Any], live: LiveSettings, venue: VenueSettings,
             bot = LiveBot(strategy, settings=live, exchange=exchange, redis=redis,
                           store=PgStateStore.for_client(client), controls=client.controls,
                           initial_control=await client.control_status())
-            await bot.run(stop)
+            interval_ms = min((INTERVAL_MS[sub.key[1]] for sub in bot.subs), default=60_000)
+            liveness = LivenessWriter(redis, bot_id, interval_ms, every_s=live.liveness_interval_s)
+            follower = asyncio.create_task(liveness.follow(bot.started, lambda: bot.handled_bars), name="liveness")
+            try:
+                await bot.run(stop)
+            finally:
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
     finally:
         await exchange.close()
         await redis.aclose()
@@ -98,18 +108,26 @@ async def run(strategy: Strategy[Any], live: LiveSettings, venue: VenueSettings,
     return 0
 
 
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
+def launch(make_strategy: Callable[[], Strategy[Any]], service: str = "strategy") -> int:
+    """A bot process: the strategy (built by `make_strategy`, which raises ConfigError on bad
+    configuration), its account's keys and the process settings; then the live loop until SIGTERM.
+    Bad configuration: one line on stderr, exit 2. Shared by `strategies.run` and the bots' own
+    entry points (`python -m strategies.shortseller`)."""
     try:
-        strategy = build_strategy(args.bot, args.set)
+        strategy = make_strategy()
         live = build_settings(LiveSettings)
         venue = build_settings(VenueSettings)
         keys = build_settings(BotKeysSettings)
         keys.credentials(strategy.config.bot_id)
     except ConfigError as exc:
         fail_config(exc)
-    configure_logging("strategy", bot_id=strategy.config.bot_id)
+    configure_logging(service, bot_id=strategy.config.bot_id)
     return asyncio.run(run(strategy, live, venue, keys))
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    return launch(lambda: build_strategy(args.bot, args.set))
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def _module_exists(module: str) -> bool:
 
 def test_service_commands_and_health_checks_name_real_entry_points() -> None:
     services = load()["services"]
-    for name in ("websocket_listener", "trade_sync", "telegram_c2"):
+    for name in ("websocket_listener", "trade_sync", "telegram_c2", "shortseller"):
         svc = services[name]
         for argv in (svc["command"], svc["healthcheck"]["test"][1:]):
             assert argv[0] == "python", name
@@ -105,6 +105,34 @@ def test_application_containers_names_and_memory_limits() -> None:
     assert services["trade_sync"]["working_dir"] == "/app/services/trade_sync"
     assert services["telegram_c2"]["container_name"] == "telegram_manager"
     assert services["telegram_c2"]["mem_limit"] == "256m"
+    assert services["shortseller"]["container_name"] == "shortseller"
+    assert services["shortseller"]["mem_limit"] == "256m"
+
+
+def test_shortseller_service_runs_the_bot_after_the_listener_and_checks_it_decides() -> None:
+    svc = load()["services"]["shortseller"]
+    assert svc["command"] == ["python", "-m", "strategies.shortseller"]
+    assert svc["restart"] == "unless-stopped"
+    assert svc["depends_on"]["websocket_listener"] == {"condition": "service_started"}
+    for infra in ("pgbouncer", "redis"):
+        assert svc["depends_on"][infra] == {"condition": "service_healthy"}
+    from strategies.shortseller.config import BOT_ID
+    assert svc["healthcheck"]["test"] == ["CMD", "python", "-m", "strategies.health", BOT_ID]
+    assert svc["logging"] == load()["services"]["websocket_listener"]["logging"]
+    docker = (REPO / "infra" / "Dockerfile").read_text()  # the image holds the bot's code
+    assert "COPY --chown=app:app strategies ./strategies" in docker
+
+
+def test_shortseller_service_gets_every_setting_of_the_bot() -> None:
+    """Its SHORTSELLER_* variables: every global one, and every per-symbol one of the symbols it
+    trades by default (compose has no wildcard: a forgotten one would silently keep its default)."""
+    from strategies.shortseller.config import DEFAULT_EXITS, GLOBAL_ONLY_FIELDS, SYMBOL_FIELDS, env_var
+    env = load()["services"]["shortseller"]["environment"]
+    wanted = {env_var(f) for f in (*GLOBAL_ONLY_FIELDS, *SYMBOL_FIELDS)}
+    wanted |= {env_var(f, sym) for sym in DEFAULT_EXITS for f in SYMBOL_FIELDS}
+    assert sorted(wanted - set(env)) == []
+    assert {k for k in env if k.startswith("SHORTSELLER_")} == wanted | {
+        "SHORTSELLER_BYBIT_API_KEY", "SHORTSELLER_BYBIT_API_SECRET"}
 
 
 # ---- secrets per container --------------------------------------------------------------------
@@ -182,6 +210,8 @@ SERVICE_SETTINGS = {  # service -> the settings groups its process loads
     "telegram_c2": ("DatabaseSettings", "RedisSettings", "VenueSettings", "TelegramSettings", "LoggingSettings",
                     "C2Settings"),
     "migrate": ("DatabaseSettings",),
+    "shortseller": ("DatabaseSettings", "RedisSettings", "VenueSettings", "BotKeysSettings", "LoggingSettings",
+                    "LiveSettings"),
 }
 
 
@@ -191,9 +221,10 @@ def test_every_setting_a_service_reads_is_passed_to_it() -> None:
     from services.telegram_c2.config import C2Settings
     from services.trade_sync.config import TradeSyncSettings
     from services.websocket_listener.config import ListenerSettings
+    from strategies.runtime.live.config import LiveSettings
     classes = {c.__name__: c for c in (s.DatabaseSettings, s.RedisSettings, s.VenueSettings, s.BotKeysSettings,
                                        s.TelegramSettings, s.LoggingSettings, ListenerSettings,
-                                       TradeSyncSettings, C2Settings)}
+                                       TradeSyncSettings, C2Settings, LiveSettings)}
     services = load()["services"]
     for name, groups in SERVICE_SETTINGS.items():
         env = services[name]["environment"]

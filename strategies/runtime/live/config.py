@@ -18,3 +18,5 @@ class LiveSettings(BaseSettings):
     bar_settle_ms: int = Field(50, ge=0, le=1000, validation_alias="STRATEGY_BAR_SETTLE_MS")
     heartbeat_interval_s: float = Field(30.0, gt=0, validation_alias="STRATEGY_HEARTBEAT_INTERVAL_S")
     rest_timeout_s: float = Field(10.0, gt=0, validation_alias="STRATEGY_REST_TIMEOUT_S")
+    # how often the process refreshes `liveness:bot:{bot_id}` (read by `python -m strategies.health`)
+    liveness_interval_s: float = Field(2.0, gt=0, le=60, validation_alias="STRATEGY_LIVENESS_INTERVAL_S")

@@ -14,7 +14,7 @@ import redis
 import yaml
 
 from infra.localstack import LocalStack, StackConfig
-from infra.run_local import children, local_keys
+from infra.run_local import child_env, children, local_keys
 from tests.support.stack import REPO
 
 pytestmark = pytest.mark.integration
@@ -98,3 +98,17 @@ def test_production_redis_command_takes_the_password_from_stdin(tmp_path: Path) 
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_supervisor_runs_shortseller_with_its_own_key_pair_only(tmp_path: Path) -> None:
+    keys = local_keys(tmp_path / "keys.env")
+    kids = {c.name: c for c in children(18080, keys)}
+    bot = kids["shortseller"]
+    assert bot.argv[1:] == ["-m", "strategies.shortseller"]
+    common = {**keys, "REDIS_PASSWORD": "r", "STRATEGY_DB_PASSWORD": "s", "PATH": "/usr/bin"}
+    env = child_env(bot, common)
+    assert {k for k in env if k.endswith(("_BYBIT_API_KEY", "_BYBIT_API_SECRET"))} == {
+        "SHORTSELLER_BYBIT_API_KEY", "SHORTSELLER_BYBIT_API_SECRET"}
+    assert env["SHORTSELLER_BYBIT_API_KEY"] == keys["SHORTSELLER_BYBIT_API_KEY"]
+    assert env["STRATEGY_DB_PASSWORD"] == "s" and env["REDIS_PASSWORD"] == "r"
+    assert child_env(kids["websocket_listener"], common) == common  # the listener acts for every bot
