@@ -49,6 +49,11 @@ class LiveAccount:
                     self.prices[pos.symbol] = Decimal(str(mark))
         self.positions = seen
 
+    def saw_close(self, symbol: str, close: float) -> None:
+        """The close of the candle about to be decided on is the last price its decisions see, as in the
+        backtester (a flat symbol has no mark price from the position list, so it had none at all)."""
+        self.prices[symbol] = Decimal(repr(close))
+
     def apply_wallet(self, wallet: dict[str, Any]) -> None:
         for coin in wallet.get("coin") or []:
             if coin.get("coin") == "USDT":

@@ -401,6 +401,7 @@ class LiveBot:
                 last_close = b.close_ms
             state.set(bar_key(b.symbol, b.interval), b.start_ms)
             state.commit()
+            self.account.saw_close(b.symbol, b.close)
             await self.driver.bar(b)
             self.handled_bars += 1
             log.info("bar_handled", bot_id=self.bot_id, symbol=b.symbol, interval=b.interval, start_ms=b.start_ms)

@@ -1,0 +1,133 @@
+"""The parity harness: a live bot process on the stepped venue, then the backtester over the venue's own
+candles of that window from the same warm-up, and what the two are compared on.
+
+`run_live` starts the real listener and the bot (its candles and fills through the listener, its state
+in PostgreSQL, its feeds in Redis) and lets the venue replay until the bot has handled `bars` candles;
+it returns the warm-up the bot announced, the last candle it handled and the account's executions.
+`venue_window` fetches the candles the backtester then runs on, checked complete.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from services.bybit_sim.handle import VenueAdmin, VenueProcess
+from shared.bybit.rest_client import BybitRestClient
+from shared.redis_client import redis_for
+from strategies.runtime.candles import Candles
+from tests.integration.listener.conftest import ListenerProcess, listener_env
+from tests.support.live_bot import FIVE_MIN_MS, BotProcess, candles_from_rest, state_of, wait_for
+from tests.support.stack import TestStack
+
+SPEED = 3000  # a 5-minute candle in 0.1 s of wall time between holds
+STEPPED = ["--stepped", "--step-quiet-ms", "800", "--step-max-ms", "5000"]  # room for a loaded machine
+
+
+class ShortSellerProcess(BotProcess):
+    """`python -m strategies.shortseller`, as its container runs it (settings from SHORTSELLER_*)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__("shortseller", [], env)
+        self.args = [sys.executable, "-m", "strategies.shortseller"]
+
+
+def bot_env(stack: TestStack, venue: VenueProcess, bots: list[str], extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = listener_env(stack, venue, bots)
+    env.update({"STRATEGY_READ_BLOCK_MS": "50", "STRATEGY_HEARTBEAT_INTERVAL_S": "5", "LOG_FORMAT": "json",
+                **(extra or {})})
+    return env
+
+
+async def started_event(stack: TestStack, bot_id: str) -> dict[str, Any] | None:
+    r = redis_for(stack.redis, 0)
+    try:
+        for _id, fields in await r.xrange(f"events:{bot_id}"):
+            if fields.get(b"kind", fields.get("kind")) in (b"started", "started"):
+                raw = fields.get(b"data", fields.get("data"))
+                return json.loads(raw)
+        return None
+    finally:
+        await r.aclose()
+
+
+def last_handled(stack: TestStack, bot_id: str, symbol: str) -> int | None:
+    with psycopg.connect(stack.db.dsn("c2"), prepare_threshold=None, autocommit=True) as conn:
+        row = conn.execute("SELECT value FROM trading.strategy_state WHERE bot_id = %s AND key = %s",
+                           (bot_id, f"_bar:{symbol}:5m")).fetchone()
+    return int(row[0]) if row else None
+
+
+async def venue_candles(venue: VenueProcess, symbol: str, from_ms: int, to_ms: int) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    async with BybitRestClient(venue.rest_url) as rest:
+        end = to_ms
+        while end >= from_ms:
+            got = (await rest.get("/v5/market/kline", {"category": "linear", "symbol": symbol, "interval": "5",
+                                                        "end": end, "limit": 1000})).result["list"]
+            got = [r for r in got if from_ms <= int(r[0]) <= to_ms]
+            if not got:
+                break
+            rows += got
+            end = min(int(r[0]) for r in got) - FIVE_MIN_MS
+    return rows
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    warm_from_ms: int  # the first warm-up candle the bot fetched
+    first_close_ms: int  # the first candle the bot handled live closes here
+    last_start_ms: int  # the start of the last candle it handled
+    executions: list[dict[str, Any]]  # the account's, with venueTimeMs
+    log_tail: str  # the bot's, for failure messages
+    state: dict[str, Any]  # the bot's saved state at the end, for failure messages
+
+    @property
+    def end_candle_ms(self) -> int:
+        """The candle after the last one handled: its orders fill in it."""
+        return self.last_start_ms + FIVE_MIN_MS
+
+
+async def run_live(stack: TestStack, venue: VenueProcess, bot: BotProcess, bot_id: str, symbol: str,
+                   api_key: str, bars: int, timeout_s: float = 150) -> LiveRun:
+    listener = ListenerProcess(listener_env(stack, venue, [bot_id])).start()
+    try:
+        await listener.wait_healthy(stack, [bot_id])
+        bot.start()
+        started = await wait_for(lambda: started_event(stack, bot_id), 90, f"the bot to start\n{bot.log_tail()}")
+        warm = started["warmup"][f"{symbol}:5m"]
+        first_close = warm["to_ms"] + 2 * FIVE_MIN_MS
+
+        async def enough() -> bool:
+            assert bot.running(), bot.log_tail()
+            handled = last_handled(stack, bot_id, symbol)
+            return handled is not None and handled + FIVE_MIN_MS >= first_close + (bars - 1) * FIVE_MIN_MS
+
+        await wait_for(enough, timeout_s, f"{bars} candles handled\n{bot.log_tail()}", every_s=0.5)
+        assert bot.terminate() == 0, bot.log_tail()
+        last_start = last_handled(stack, bot_id, symbol)
+        assert last_start is not None
+        async with VenueAdmin(venue.admin_url) as admin:
+            executions = await admin.executions(api_key, venue_time=True)
+        log_tail = bot.log_tail(12000) + "".join(f"\n{ln}" for ln in bot.log_lines() if "\"error\"" in ln or "\"warning\"" in ln)
+        state = state_of(stack, bot_id)
+    finally:
+        bot.close()
+        listener.close()
+    return LiveRun(warm["from_ms"], first_close, last_start, executions, log_tail, state)
+
+
+async def venue_window(venue: VenueProcess, symbol: str, run: LiveRun) -> Candles:
+    """The venue's candles from the bot's first warm-up candle to the one after its last decision."""
+    candles = candles_from_rest(await venue_candles(venue, symbol, run.warm_from_ms, run.end_candle_ms), symbol)
+    assert int(candles.start_ms[0]) == run.warm_from_ms and int(candles.start_ms[-1]) == run.end_candle_ms
+    assert len(candles) == (run.end_candle_ms - run.warm_from_ms) // FIVE_MIN_MS + 1  # no candle missing
+    return candles
+
+
+def before(rows: Sequence[Any], horizon_ms: int) -> list[Any]:
+    return [f for f in rows if f.candle_ms < horizon_ms]
