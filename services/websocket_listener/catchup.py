@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
-from shared.bybit.messages import datetime_to_ms, parse_execution_page, parse_position_page
+from shared.bybit.fields import datetime_to_ms
+from shared.bybit.parse_rows import parse_execution_page, parse_position_page
 from shared.bots import BOTS
 from shared.bybit.rest_client import BybitRestClient
 from services.trade_sync.exchange import AccountClient

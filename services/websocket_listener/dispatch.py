@@ -11,10 +11,22 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from shared.bybit.messages import (
-    AuthResult, BadFrame, Execution, FastExecution, Kline, OrderUpdate, Pong, PositionSnapshot, PublicTrade,
-    SubscribeResult, Ticker, WalletSnapshot, classify_frame, datetime_to_ms, dump_raw,
+from shared.bybit.records import (
+    AuthResult,
+    BadFrame,
+    Execution,
+    FastExecution,
+    Kline,
+    OrderUpdate,
+    Pong,
+    PositionSnapshot,
+    PublicTrade,
+    SubscribeResult,
+    Ticker,
+    WalletSnapshot,
 )
+from shared.bybit.fields import datetime_to_ms, dump_raw
+from shared.bybit.frames import classify_frame
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor
 from services.websocket_listener.rows import Fill, iso_utc

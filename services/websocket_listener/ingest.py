@@ -22,7 +22,8 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.bybit.messages import BadFrame, OrderUpdate, PositionSnapshot, WalletSnapshot, dump_raw
+from shared.bybit.records import BadFrame, OrderUpdate, PositionSnapshot, WalletSnapshot
+from shared.bybit.fields import dump_raw
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.rows import (
     EVENT_COLUMNS, MESSAGE_COLUMNS, ORDER_COLUMNS, Fill, PositionCrossCheck, message_from_row, order_event_row,

@@ -17,7 +17,9 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from shared.bybit.messages import BadFrame, ParseError, decode_json, dump_raw, parse_execution_rows, parse_position
+from shared.bybit.records import BadFrame, ParseError
+from shared.bybit.fields import decode_json, dump_raw
+from shared.bybit.parse_rows import parse_execution_rows, parse_position
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor, Ticket
 from services.websocket_listener.rows import Fill

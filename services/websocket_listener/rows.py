@@ -11,7 +11,8 @@ from typing import Any
 
 import msgspec
 
-from shared.bybit.messages import TRADE_EXEC_TYPE, Execution, OrderUpdate, PositionSnapshot, WalletSnapshot
+from shared.bybit.attribution import TRADE_EXEC_TYPE
+from shared.bybit.records import Execution, OrderUpdate, PositionSnapshot, WalletSnapshot
 
 # Executions that move a position; funding and settlement only move money.
 POSITION_EXEC_TYPES = frozenset({"Trade", "AdlTrade", "BustTrade", "BlockTrade"})

@@ -10,7 +10,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, NamedTuple
 
-from shared.bybit.messages import Instrument
+from shared.bybit.records import Instrument
 
 __all__ = ["Bar", "Fill", "Position", "Control", "Notice", "Rejection", "Instrument", "ZERO", "STOP_REASONS"]
 

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.bybit.messages import BadFrame, Execution, OrderUpdate, PositionSnapshot, classify_frame
+from shared.bybit.records import BadFrame, Execution, OrderUpdate, PositionSnapshot
+from shared.bybit.frames import classify_frame
 from shared.db.pool import open_pool
 from shared.redis_client import redis_for
 from shared.settings import DatabaseSettings

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from shared.analytics.fills import Fill
 from shared.bots import BOTS
-from shared.bybit.messages import Execution
+from shared.bybit.records import Execution
 from shared.db.pool import open_pool
 from shared.redis_client import redis_for
 from services.websocket_listener.counters import Counters

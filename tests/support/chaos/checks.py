@@ -11,7 +11,7 @@ import psycopg
 
 from shared.analytics.books import daily, replay
 from shared.analytics.fills import Fill
-from shared.bybit.messages import ms_to_datetime
+from shared.bybit.fields import ms_to_datetime
 from tests.integration.listener.helpers import field_differences
 from tests.support.stack import TestStack
 

@@ -10,7 +10,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.bybit.messages import Execution, PositionSnapshot, classify_frame, ms_to_datetime
+from shared.bybit.records import Execution, PositionSnapshot
+from shared.bybit.fields import ms_to_datetime
+from shared.bybit.frames import classify_frame
 from services.websocket_listener.catchup import WINDOW_MS, PassRequests, windows
 from services.websocket_listener.dispatch import WalletThrottle
 from services.websocket_listener.rows import (
