@@ -22,7 +22,7 @@ from shared.bybit.fields import decode_json, dump_raw
 from shared.bybit.parse_rows import parse_execution_rows, parse_position
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor, Ticket
-from services.websocket_listener.rows import Fill
+from services.websocket_listener.rows import ListenerFill
 
 log = structlog.get_logger()
 
@@ -118,7 +118,7 @@ class RecoveredConsumer:
                 good, bad = parse_execution_rows(rows)
                 rejected.extend(bad)
                 for execution in good:
-                    await self._ingest.put_fill(Fill(bot_id, execution, "sync"), ticket)
+                    await self._ingest.put_fill(ListenerFill(bot_id, execution, "sync"), ticket)
             else:
                 received = len(rows)
                 for row in rows:

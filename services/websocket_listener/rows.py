@@ -81,7 +81,7 @@ def iso_utc(value: datetime) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
+class ListenerFill:
     """An execution attributed to the bot whose key received it."""
 
     bot_id: str
@@ -238,7 +238,7 @@ class PositionCrossCheck:
 
     books: dict[tuple[str, str], _SymbolBook] = field(default_factory=dict)
 
-    def add_fill(self, fill: Fill) -> None:
+    def add_fill(self, fill: ListenerFill) -> None:
         e = fill.execution
         if e.exec_type not in POSITION_EXEC_TYPES or e.seq is None:
             return
