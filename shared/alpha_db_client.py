@@ -49,7 +49,7 @@ def _dec(value: Any) -> Decimal | None:
 
 
 @dataclass(frozen=True)
-class Position:
+class PublishedPosition:
     symbol: str
     size: Decimal
     side: str
@@ -60,7 +60,7 @@ class Position:
     updated_at: str | None
 
     @classmethod
-    def from_json(cls, symbol: str, raw: str) -> Position:
+    def from_json(cls, symbol: str, raw: str) -> PublishedPosition:
         d = json.loads(raw)
         return cls(symbol=symbol, size=_dec(d.get("size")) or Decimal(0), side=str(d.get("side", "")),
                    avg_price=_dec(d.get("avg_price")), unrealized_pnl=_dec(d.get("unrealized_pnl")),
@@ -69,7 +69,7 @@ class Position:
 
 
 @dataclass(frozen=True)
-class FillRow:
+class StrategyFillRow:
     exec_id: str
     symbol: str
     side: str
@@ -166,15 +166,15 @@ class AlphaDBClient:
                 raise asyncio.CancelledError
             await asyncio.sleep(self.heartbeat_interval_s)
 
-    async def get_position(self, symbol: str) -> Position | None:
+    async def get_position(self, symbol: str) -> PublishedPosition | None:
         raw = await self._redis.get(f"position:{self.bot_id}:{symbol}")
-        return Position.from_json(symbol, raw) if raw else None
+        return PublishedPosition.from_json(symbol, raw) if raw else None
 
-    async def get_positions(self) -> dict[str, Position]:
+    async def get_positions(self) -> dict[str, PublishedPosition]:
         prefix = f"position:{self.bot_id}:"
         keys = sorted([k async for k in self._redis.scan_iter(match=f"{prefix}*", count=200)])
         values = await self._redis.mget(keys) if keys else []
-        return {k[len(prefix):]: Position.from_json(k[len(prefix):], v) for k, v in zip(keys, values) if v}
+        return {k[len(prefix):]: PublishedPosition.from_json(k[len(prefix):], v) for k, v in zip(keys, values) if v}
 
     async def market_price(self, symbol: str) -> MarketPrice | None:
         """The last traded price the listener saw, with when the exchange stamped it: check `age_s` before
@@ -196,7 +196,7 @@ class AlphaDBClient:
                                             (self.bot_id,))).fetchone()
         return row[0] if row else "active"
 
-    async def recent_fills(self, limit: int = 50, symbol: str | None = None) -> list[FillRow]:
+    async def recent_fills(self, limit: int = 50, symbol: str | None = None) -> list[StrategyFillRow]:
         if not 1 <= limit <= 1000:
             raise ValueError("limit must be between 1 and 1000")
         query = """SELECT exec_id, symbol, side, exec_type, exec_price, exec_qty, commission, exec_time,
@@ -206,7 +206,7 @@ class AlphaDBClient:
         async with self._db().connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             rows = await (await cur.execute(query, (self.bot_id, symbol, symbol, limit))).fetchall()
-        return [FillRow(**r) for r in rows]
+        return [StrategyFillRow(**r) for r in rows]
 
     async def fills(self) -> AsyncIterator[dict[str, Any]]:
         """This bot's fills as the listener publishes them (after commit). Resubscribes after a

@@ -19,7 +19,7 @@ from aiohttp import web
 from services.bybit_sim.faults import INSTANT_KINDS, parse_fault
 from services.bybit_sim.instruments import INSTRUMENTS
 from services.bybit_sim.market import wall_ms
-from services.bybit_sim.models import Account, VenueError
+from services.bybit_sim.models import SimAccount, VenueError
 from services.bybit_sim.render import execution_rest, num
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ async def post_account(request: web.Request, venue: Venue) -> web.Response:
         raise VenueError(10001, "balance invalid") from None
     if body["api_key"] in venue.engine.accounts:
         raise VenueError(10001, "api_key exists")
-    venue.engine.accounts[body["api_key"]] = Account(body["api_key"], body["secret"], balance)
+    venue.engine.accounts[body["api_key"]] = SimAccount(body["api_key"], body["secret"], balance)
     return _ok(api_key=body["api_key"])
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from services.bybit_sim.instruments import Instrument
+from services.bybit_sim.instruments import SimInstrument
 from services.bybit_sim.triggers import Move
 
 CANDLE_MS = 300_000
@@ -55,7 +55,7 @@ def parse_candles(text: str, tick: Decimal) -> list[Candle]:
     return out
 
 
-def load_candles(instrument: Instrument) -> list[Candle]:
+def load_candles(instrument: SimInstrument) -> list[Candle]:
     path = next(DATA_DIR.glob(f"bybit_{instrument.symbol}_5m_*.csv.gz"))
     with gzip.open(path, "rt") as fh:
         return parse_candles(fh.read(), instrument.tick_size)
@@ -70,7 +70,7 @@ def _vertices(c: Candle) -> tuple[int, int, int, int]:
 class PricePath:
     """Price of one symbol as a pure function of venue time (ms)."""
 
-    def __init__(self, instrument: Instrument, candles: list[Candle]) -> None:
+    def __init__(self, instrument: SimInstrument, candles: list[Candle]) -> None:
         if not candles:
             raise ValueError(f"no candles for {instrument.symbol}")
         self.instrument = instrument

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 
-from services.bybit_sim.instruments import INSTRUMENTS, Instrument
-from services.bybit_sim.models import (ZERO, Account, Event, Execution, FeeSchedule, Order, OrderRequest, Position,
+from services.bybit_sim.instruments import INSTRUMENTS, SimInstrument
+from services.bybit_sim.models import (ZERO, SimAccount, Event, SimExecution, FeeSchedule, Order, OrderRequest, SimPosition,
                                       VenueError, stable_uuid)
 from services.bybit_sim.stops import Stops
 from services.bybit_sim.triggers import Move, stop_fill_price
@@ -31,22 +31,22 @@ class Engine:
         self.fees = fees
         self.partial_fills = partial_fills
         self.slippage_bps = slippage_bps
-        self.accounts: dict[str, Account] = {}
+        self.accounts: dict[str, SimAccount] = {}
         self.seqs: dict[str, int] = {s: 1_000_000 for s in INSTRUMENTS}
         self.priority = 0
-        self.book: dict[str, dict[str, tuple[Account, Order]]] = {s: {} for s in INSTRUMENTS}
+        self.book: dict[str, dict[str, tuple[SimAccount, Order]]] = {s: {} for s in INSTRUMENTS}
         self.stops = Stops(self)
         self.walker = Walker(self)
 
     def price_of(self, symbol: str) -> Decimal:
         return self.marks.get(symbol) or self._market_price(symbol)
 
-    def index_orders(self, acct: Account) -> None:
+    def index_orders(self, acct: SimAccount) -> None:
         """Rebuild the active-order indexes of an account (after loading state)."""
         for order in acct.orders.values():
             self._sync(acct, order)
 
-    def _sync(self, acct: Account, order: Order) -> None:
+    def _sync(self, acct: SimAccount, order: Order) -> None:
         if order.is_active:
             acct.resting[order.order_id] = order
             self.book[order.symbol][order.order_id] = (acct, order)
@@ -58,28 +58,28 @@ class Engine:
         self.seqs[symbol] += 1
         return self.seqs[symbol]
 
-    def account(self, api_key: str) -> Account:
+    def account(self, api_key: str) -> SimAccount:
         return self.accounts[api_key]
 
-    def _slipped(self, inst: Instrument, side: str, price: Decimal) -> Decimal:
+    def _slipped(self, inst: SimInstrument, side: str, price: Decimal) -> Decimal:
         return stop_fill_price(side, price, self.slippage_bps, inst.tick_size)
 
-    def _closing_capacity(self, pos: Position, side: str) -> Decimal:
+    def _closing_capacity(self, pos: SimPosition, side: str) -> Decimal:
         if pos.size > 0 and side == "Sell":
             return pos.size
         if pos.size < 0 and side == "Buy":
             return -pos.size
         return ZERO
 
-    def unrealised(self, pos: Position) -> Decimal:
+    def unrealised(self, pos: SimPosition) -> Decimal:
         if pos.size == 0:
             return ZERO
         return pos.size * (self.price_of(pos.symbol) - pos.avg_price)
 
-    def position_im(self, pos: Position) -> Decimal:
+    def position_im(self, pos: SimPosition) -> Decimal:
         return abs(pos.size) * pos.avg_price / pos.leverage
 
-    def order_im(self, acct: Account) -> Decimal:
+    def order_im(self, acct: SimAccount) -> Decimal:
         total = ZERO
         for o in acct.resting.values():
             if not o.reduce_only and o.status != "Untriggered":
@@ -87,10 +87,10 @@ class Engine:
                 total += o.leaves_qty * o.price / lev
         return total
 
-    def equity(self, acct: Account) -> Decimal:
+    def equity(self, acct: SimAccount) -> Decimal:
         return acct.balance + sum((self.unrealised(p) for p in acct.positions.values()), ZERO)
 
-    def available(self, acct: Account) -> Decimal:
+    def available(self, acct: SimAccount) -> Decimal:
         """max(equity - position IM - order IM, 0), in one pass over the positions (checked on every order)."""
         im = upl = ZERO
         for p in acct.positions.values():
@@ -101,7 +101,7 @@ class Engine:
         return max(acct.balance + upl - im, ZERO)
 
     @staticmethod
-    def liq_price(pos: Position, inst: Instrument) -> Decimal | None:
+    def liq_price(pos: SimPosition, inst: SimInstrument) -> Decimal | None:
         """Isolated-style estimate: the price where the position margin falls to maintenance margin."""
         if pos.size == 0:
             return None
@@ -151,7 +151,7 @@ class Engine:
             events.append(Event(api_key, "position", pos))
         return order, events
 
-    def new_order(self, acct: Account, req: OrderRequest, market: Decimal, now_ms: int, **fields: Any) -> Order:
+    def new_order(self, acct: SimAccount, req: OrderRequest, market: Decimal, now_ms: int, **fields: Any) -> Order:
         """A new order with the next deterministic id, registered under its orderLinkId."""
         acct.n_orders += 1
         self.priority += 1
@@ -171,7 +171,7 @@ class Engine:
             acct.link_ids[req.order_link_id] = order.order_id
         return order
 
-    def _take(self, acct: Account, order: Order, inst: Instrument, price: Decimal, now_ms: int,
+    def _take(self, acct: SimAccount, order: Order, inst: SimInstrument, price: Decimal, now_ms: int,
               events: list[Event]) -> None:
         """Fill an incoming order at once (taker); the rest of an IOC/market order is cancelled."""
         if order.order_type == "Market":
@@ -191,8 +191,8 @@ class Engine:
             self._sync(acct, order)
             events.append(Event(acct.api_key, "order", order))
 
-    def _fill(self, acct: Account, order: Order, inst: Instrument, qty: Decimal, price: Decimal, is_maker: bool,
-              now_ms: int, events: list[Event]) -> Execution:
+    def _fill(self, acct: SimAccount, order: Order, inst: SimInstrument, qty: Decimal, price: Decimal, is_maker: bool,
+              now_ms: int, events: list[Event]) -> SimExecution:
         pos = acct.position(order.symbol)
         old_size = pos.size
         signed = qty if order.side == "Buy" else -qty
@@ -229,7 +229,7 @@ class Engine:
         acct.n_execs += 1
         seq = self.next_seq(order.symbol)
         pos.seq = seq
-        execution = Execution(
+        execution = SimExecution(
             exec_id=stable_uuid(self.seed, acct.api_key, "exec", acct.n_execs), symbol=order.symbol,
             order_id=order.order_id, order_link_id=order.order_link_id, side=order.side, exec_price=price,
             exec_qty=qty, exec_value=value, exec_fee=fee, fee_rate=rate, exec_type="Trade", exec_time_ms=now_ms,
@@ -246,7 +246,7 @@ class Engine:
             events += self._cancel_reduce_only(acct, order.symbol, now_ms)
         return execution
 
-    def _cancel_reduce_only(self, acct: Account, symbol: str, now_ms: int) -> list[Event]:
+    def _cancel_reduce_only(self, acct: SimAccount, symbol: str, now_ms: int) -> list[Event]:
         out = []
         for o in list(acct.resting.values()):
             if o.symbol == symbol and o.reduce_only and o.status != "Untriggered":
@@ -256,7 +256,7 @@ class Engine:
                 out.append(Event(acct.api_key, "order", o))
         return out
 
-    def find_order(self, acct: Account, order_id: str | None, order_link_id: str | None) -> Order:
+    def find_order(self, acct: SimAccount, order_id: str | None, order_link_id: str | None) -> Order:
         order = None
         if order_id:
             order = acct.orders.get(order_id)
@@ -276,7 +276,7 @@ class Engine:
         self._cancel(acct, order, now_ms)
         return order, [Event(api_key, "order", order), Event(api_key, "position", acct.position(symbol))]
 
-    def _cancel(self, acct: Account, order: Order, now_ms: int) -> None:
+    def _cancel(self, acct: SimAccount, order: Order, now_ms: int) -> None:
         """A user's cancel; an untriggered order is `Deactivated`, and a position's TP/SL/TS is cleared."""
         if order.untriggered:
             order.status = "Deactivated"
@@ -332,7 +332,7 @@ class Engine:
             pos.updated_ms = now_ms
             acct.n_funding += 1
             seq = self.next_seq(symbol)
-            execution = Execution(
+            execution = SimExecution(
                 exec_id=stable_uuid(self.seed, acct.api_key, "funding-exec", acct.n_funding), symbol=symbol,
                 order_id=stable_uuid(self.seed, acct.api_key, "funding-order", acct.n_funding), order_link_id="",
                 side=pos.side, exec_price=mark, exec_qty=abs(pos.size), exec_value=value, exec_fee=fee,

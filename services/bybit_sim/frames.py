@@ -16,7 +16,7 @@ from typing import Any
 
 from services.bybit_sim.engine import MMR, Engine
 from services.bybit_sim.instruments import INSTRUMENTS
-from services.bybit_sim.models import ZERO, Account, Execution, Order, Position
+from services.bybit_sim.models import ZERO, SimAccount, SimExecution, Order, SimPosition
 from services.bybit_sim.render import num, wallet_figures
 
 _s = encode_basestring_ascii  # json.dumps' own (C) string escaper, ensure_ascii as dumps defaults to
@@ -37,7 +37,7 @@ def _json(v: Any) -> str:
     return dumps(v)
 
 
-def execution_ws_json(e: Execution) -> str:
+def execution_ws_json(e: SimExecution) -> str:
     price, qty = _price[e.symbol], _qty[e.symbol]
     mark = price(e.mark_price)
     return (
@@ -79,7 +79,7 @@ def order_ws_json(o: Order) -> str:
     )
 
 
-def position_ws_json(engine: Engine, pos: Position) -> str:
+def position_ws_json(engine: Engine, pos: SimPosition) -> str:
     inst = INSTRUMENTS[pos.symbol]
     price, qty = _price[pos.symbol], _qty[pos.symbol]
     value = abs(pos.size) * pos.avg_price
@@ -105,7 +105,7 @@ def position_ws_json(engine: Engine, pos: Position) -> str:
     )
 
 
-def wallet_ws_json(engine: Engine, acct: Account) -> str:
+def wallet_ws_json(engine: Engine, acct: SimAccount) -> str:
     f = wallet_figures(engine, acct)
     im = f["pos_im"] + f["order_im"]
     equity = num(f["equity"])

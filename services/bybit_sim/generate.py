@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from services.bybit_sim.engine import Event, OrderRequest
 from services.bybit_sim.instruments import INSTRUMENTS
 from services.bybit_sim.market import wall_ms
-from services.bybit_sim.models import Account, VenueError
+from services.bybit_sim.models import SimAccount, VenueError
 
 if TYPE_CHECKING:
     from services.bybit_sim.venue import Venue
@@ -43,7 +43,7 @@ class Generation:
         return doc
 
 
-def parse_generation(body: Any, gen_id: str, accounts: dict[str, Account]) -> Generation:
+def parse_generation(body: Any, gen_id: str, accounts: dict[str, SimAccount]) -> Generation:
     if not isinstance(body, dict):
         raise VenueError(10001, "body must be a JSON object")
     api_key = body.get("api_key")

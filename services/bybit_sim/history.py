@@ -13,7 +13,7 @@ from services.bybit_sim.candles import PricePath, load_candles
 from services.bybit_sim.engine import Engine, OrderRequest
 from services.bybit_sim.instruments import INSTRUMENTS
 from services.bybit_sim.market import FUNDING_INTERVAL_MS, wall_ms
-from services.bybit_sim.models import Account, VenueError
+from services.bybit_sim.models import SimAccount, VenueError
 from services.bybit_sim.state import FORMAT_VERSION, account_to_doc, read_state, write_state
 from services.bybit_sim.venue import AccountSpec
 
@@ -23,7 +23,7 @@ SYMBOL_WEIGHTS = (("BTCUSDT", 5), ("ETHUSDT", 3), ("SOLUSDT", 2))
 
 
 def generate_account_history(spec: AccountSpec, months: int, executions: int, seed: int, end_ms: int,
-                             paths: dict[str, PricePath], link_prefix: str = "sim") -> tuple[Account, Engine]:
+                             paths: dict[str, PricePath], link_prefix: str = "sim") -> tuple[SimAccount, Engine]:
     rng = random.Random(seed)
     start_ms = end_ms - months * MONTH_MS
     clock = {"t": start_ms}
@@ -33,7 +33,7 @@ def generate_account_history(spec: AccountSpec, months: int, executions: int, se
         return path.price_at(path.start_ms + (clock["t"] - start_ms))
 
     engine = Engine(seed, price_of)
-    acct = Account(spec.api_key, spec.secret, spec.balance)
+    acct = SimAccount(spec.api_key, spec.secret, spec.balance)
     engine.accounts[acct.api_key] = acct
     times = sorted(rng.randrange(start_ms, end_ms) for _ in range(executions))
     symbols = [s for s, w in SYMBOL_WEIGHTS for _ in range(w)]

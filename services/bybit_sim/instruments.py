@@ -6,7 +6,7 @@ from decimal import Decimal
 
 
 @dataclass(frozen=True)
-class Instrument:
+class SimInstrument:
     symbol: str
     base_coin: str
     tick_size: Decimal
@@ -34,14 +34,14 @@ class Instrument:
 
 
 # Values as Bybit lists them for these perpetuals (instruments-info, category=linear).
-INSTRUMENTS: dict[str, Instrument] = {
-    "BTCUSDT": Instrument("BTCUSDT", "BTC", Decimal("0.10"), Decimal("0.001"), Decimal("0.001"),
+INSTRUMENTS: dict[str, SimInstrument] = {
+    "BTCUSDT": SimInstrument("BTCUSDT", "BTC", Decimal("0.10"), Decimal("0.001"), Decimal("0.001"),
                           Decimal("1190.000"), Decimal("119.000"), Decimal("100.00"), Decimal("0.10"),
                           Decimal("1999999.80"), 2, 1584230400000),
-    "ETHUSDT": Instrument("ETHUSDT", "ETH", Decimal("0.01"), Decimal("0.01"), Decimal("0.01"),
+    "ETHUSDT": SimInstrument("ETHUSDT", "ETH", Decimal("0.01"), Decimal("0.01"), Decimal("0.01"),
                           Decimal("7240.00"), Decimal("724.00"), Decimal("100.00"), Decimal("0.01"),
                           Decimal("199999.98"), 2, 1615766400000),
-    "SOLUSDT": Instrument("SOLUSDT", "SOL", Decimal("0.010"), Decimal("0.1"), Decimal("0.1"),
+    "SOLUSDT": SimInstrument("SOLUSDT", "SOL", Decimal("0.010"), Decimal("0.1"), Decimal("0.1"),
                           Decimal("79770.0"), Decimal("7977.0"), Decimal("100.00"), Decimal("0.010"),
                           Decimal("19999.980"), 3, 1634256000000),
 }

@@ -22,7 +22,7 @@ class VenueError(Exception):
 
 
 @dataclass(frozen=True)
-class Execution:
+class SimExecution:
     exec_id: str
     symbol: str
     order_id: str
@@ -114,7 +114,7 @@ class Order:
 
 
 @dataclass
-class Position:
+class SimPosition:
     symbol: str
     size: Decimal = ZERO  # signed: > 0 long, < 0 short
     avg_price: Decimal = ZERO
@@ -140,14 +140,14 @@ class ExecutionLog:
     """Executions of one account, kept sorted by (execTime, arrival) for Bybit's window queries."""
 
     def __init__(self) -> None:
-        self.rows: list[Execution] = []
+        self.rows: list[SimExecution] = []
         self._keys: list[tuple[int, int]] = []
         self._arrival = 0
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def add(self, execution: Execution) -> None:
+    def add(self, execution: SimExecution) -> None:
         key = (execution.exec_time_ms, self._arrival)
         self._arrival += 1
         at = bisect.bisect_right(self._keys, key)
@@ -155,7 +155,7 @@ class ExecutionLog:
         self.rows.insert(at, execution)
 
     def window_desc(self, start_ms: int, end_ms: int, before: tuple[int, int] | None = None,
-                    ) -> Iterator[tuple[tuple[int, int], Execution]]:
+                    ) -> Iterator[tuple[tuple[int, int], SimExecution]]:
         """Rows with start <= execTime <= end (and sort key below `before`, a page cursor), newest first,
         each with its stable sort key; lazily, so a page costs its own rows, not the whole window."""
         lo = bisect.bisect_left(self._keys, (start_ms, -1))
@@ -167,12 +167,12 @@ class ExecutionLog:
 
 
 @dataclass
-class Account:
+class SimAccount:
     api_key: str
     secret: str
     balance: Decimal
     leverage_default: Decimal = Decimal(10)
-    positions: dict[str, Position] = field(default_factory=dict)
+    positions: dict[str, SimPosition] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
     link_ids: dict[str, str] = field(default_factory=dict)
     resting: dict[str, Order] = field(default_factory=dict)  # active orders, an index over `orders`
@@ -182,10 +182,10 @@ class Account:
     n_funding: int = 0
     cum_realised: Decimal = ZERO
 
-    def position(self, symbol: str) -> Position:
+    def position(self, symbol: str) -> SimPosition:
         pos = self.positions.get(symbol)
         if pos is None:
-            pos = self.positions[symbol] = Position(symbol, leverage=self.leverage_default)
+            pos = self.positions[symbol] = SimPosition(symbol, leverage=self.leverage_default)
         return pos
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from services.bybit_sim.models import Account, VenueError
+from services.bybit_sim.models import SimAccount, VenueError
 from services.bybit_sim.render import execution_rest, order_rest
 
 WEEK_MS = 7 * 86_400_000
@@ -103,7 +103,7 @@ def _cursor(p: Params) -> tuple[int, int] | None:
     return int(m.group(1)), int(m.group(2))
 
 
-def list_executions(acct: Account, p: Params, now_ms: int) -> dict[str, Any]:
+def list_executions(acct: SimAccount, p: Params, now_ms: int) -> dict[str, Any]:
     p.linear()
     limit = p.int("limit", 50, 1, 100)
     start, end = time_window(p, now_ms)
@@ -137,7 +137,7 @@ def _orders_page(orders: list, p: Params, limit: int) -> dict[str, Any]:
     return {"list": [order_rest(o) for o in page], "nextPageCursor": next_cursor}
 
 
-def _order_filters(acct: Account, p: Params) -> list:
+def _order_filters(acct: SimAccount, p: Params) -> list:
     symbol, order_id, link_id = p.str("symbol"), p.str("orderId"), p.str("orderLinkId")
     status = p.str("orderStatus")
     out = []
@@ -149,7 +149,7 @@ def _order_filters(acct: Account, p: Params) -> list:
     return out
 
 
-def list_open_orders(acct: Account, p: Params) -> dict[str, Any]:
+def list_open_orders(acct: SimAccount, p: Params) -> dict[str, Any]:
     p.linear()
     if not (p.str("symbol") or p.str("settleCoin") or p.str("baseCoin")):
         raise bad("params error: symbol, baseCoin or settleCoin is required")
@@ -163,7 +163,7 @@ def list_open_orders(acct: Account, p: Params) -> dict[str, Any]:
     return _orders_page(orders, p, limit)
 
 
-def list_order_history(acct: Account, p: Params, now_ms: int) -> dict[str, Any]:
+def list_order_history(acct: SimAccount, p: Params, now_ms: int) -> dict[str, Any]:
     p.linear()
     limit = p.int("limit", 20, 1, 50)
     start, end = time_window(p, now_ms)

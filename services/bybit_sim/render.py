@@ -6,8 +6,8 @@ from typing import Any
 
 from services.bybit_sim.candles import Ohlcv
 from services.bybit_sim.engine import MMR, Engine
-from services.bybit_sim.instruments import INSTRUMENTS, Instrument
-from services.bybit_sim.models import ZERO, Account, Execution, Order, Position
+from services.bybit_sim.instruments import INSTRUMENTS, SimInstrument
+from services.bybit_sim.models import ZERO, SimAccount, SimExecution, Order, SimPosition
 from services.bybit_sim.stops import CREATE_TYPES
 
 
@@ -25,7 +25,7 @@ def num(d: Decimal) -> str:
     return format(d.normalize(), "f")
 
 
-def _execution_common(e: Execution) -> dict[str, Any]:
+def _execution_common(e: SimExecution) -> dict[str, Any]:
     inst = INSTRUMENTS[e.symbol]
     return {
         "symbol": e.symbol,
@@ -59,13 +59,13 @@ def _execution_common(e: Execution) -> dict[str, Any]:
     }
 
 
-def execution_ws(e: Execution) -> dict[str, Any]:
+def execution_ws(e: SimExecution) -> dict[str, Any]:
     row = {"category": "linear", **_execution_common(e)}
     row["isLeverage"] = "0"
     return row
 
 
-def execution_rest(e: Execution) -> dict[str, Any]:
+def execution_rest(e: SimExecution) -> dict[str, Any]:
     row = _execution_common(e)
     if e.exec_type == "Trade":
         row["createType"] = CREATE_TYPES.get(e.stop_order_type, "CreateByUser")
@@ -130,7 +130,7 @@ def order_ws(o: Order) -> dict[str, Any]:
     return row
 
 
-def _position_common(engine: Engine, pos: Position) -> dict[str, Any]:
+def _position_common(engine: Engine, pos: SimPosition) -> dict[str, Any]:
     inst = INSTRUMENTS[pos.symbol]
     mark = engine.price_of(pos.symbol)
     value = abs(pos.size) * pos.avg_price
@@ -170,13 +170,13 @@ def _position_common(engine: Engine, pos: Position) -> dict[str, Any]:
     }
 
 
-def position_rest(engine: Engine, pos: Position) -> dict[str, Any]:
+def position_rest(engine: Engine, pos: SimPosition) -> dict[str, Any]:
     row = _position_common(engine, pos)
     row["avgPrice"] = INSTRUMENTS[pos.symbol].price_str(pos.avg_price) if pos.size else "0"
     return row
 
 
-def position_ws(engine: Engine, pos: Position) -> dict[str, Any]:
+def position_ws(engine: Engine, pos: SimPosition) -> dict[str, Any]:
     row = _position_common(engine, pos)
     row["entryPrice"] = num(pos.avg_price) if pos.size else "0"
     row["sessionAvgPrice"] = ""
@@ -186,7 +186,7 @@ def position_ws(engine: Engine, pos: Position) -> dict[str, Any]:
     return row
 
 
-def wallet_figures(engine: Engine, acct: Account) -> dict[str, Decimal]:
+def wallet_figures(engine: Engine, acct: SimAccount) -> dict[str, Decimal]:
     upl = sum((engine.unrealised(p) for p in acct.positions.values()), ZERO)
     pos_im = sum((engine.position_im(p) for p in acct.positions.values()), ZERO)
     pos_mm = sum((abs(p.size) * p.avg_price * MMR for p in acct.positions.values()), ZERO)
@@ -196,7 +196,7 @@ def wallet_figures(engine: Engine, acct: Account) -> dict[str, Decimal]:
             "available": max(equity - pos_im - order_im, ZERO)}
 
 
-def _wallet_coin(acct: Account, f: dict[str, Decimal]) -> dict[str, Any]:
+def _wallet_coin(acct: SimAccount, f: dict[str, Decimal]) -> dict[str, Any]:
     return {
         "coin": "USDT",
         "equity": num(f["equity"]),
@@ -219,7 +219,7 @@ def _wallet_coin(acct: Account, f: dict[str, Decimal]) -> dict[str, Any]:
     }
 
 
-def _wallet_row(engine: Engine, acct: Account) -> dict[str, Any]:
+def _wallet_row(engine: Engine, acct: SimAccount) -> dict[str, Any]:
     f = wallet_figures(engine, acct)
     im = f["pos_im"] + f["order_im"]
     equity = f["equity"]
@@ -239,28 +239,28 @@ def _wallet_row(engine: Engine, acct: Account) -> dict[str, Any]:
     }
 
 
-def wallet_rest(engine: Engine, acct: Account) -> dict[str, Any]:
+def wallet_rest(engine: Engine, acct: SimAccount) -> dict[str, Any]:
     return _wallet_row(engine, acct)
 
 
-def wallet_ws(engine: Engine, acct: Account) -> dict[str, Any]:
+def wallet_ws(engine: Engine, acct: SimAccount) -> dict[str, Any]:
     row = _wallet_row(engine, acct)
     row["totalPerpUpl"] = row["totalPerpUPL"]
     return row
 
 
-def kline_rest_row(c: Ohlcv, inst: Instrument) -> list[str]:
+def kline_rest_row(c: Ohlcv, inst: SimInstrument) -> list[str]:
     return [str(c.start_ms), inst.price_str(c.open), inst.price_str(c.high), inst.price_str(c.low),
             inst.price_str(c.close), num(c.volume), num(c.turnover)]
 
 
-def kline_ws_row(c: Ohlcv, inst: Instrument, interval: str, end_ms: int, confirm: bool, ts_ms: int) -> dict[str, Any]:
+def kline_ws_row(c: Ohlcv, inst: SimInstrument, interval: str, end_ms: int, confirm: bool, ts_ms: int) -> dict[str, Any]:
     return {"start": c.start_ms, "end": end_ms, "interval": interval, "open": inst.price_str(c.open),
             "close": inst.price_str(c.close), "high": inst.price_str(c.high), "low": inst.price_str(c.low),
             "volume": num(c.volume), "turnover": num(c.turnover), "confirm": confirm, "timestamp": ts_ms}
 
 
-def instrument_row(inst: Instrument) -> dict[str, Any]:
+def instrument_row(inst: SimInstrument) -> dict[str, Any]:
     return {
         "symbol": inst.symbol,
         "contractType": "LinearPerpetual",

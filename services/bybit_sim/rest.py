@@ -12,9 +12,9 @@ import structlog
 from aiohttp import web
 
 from services.bybit_sim.engine import OrderRequest
-from services.bybit_sim.instruments import INSTRUMENTS, Instrument
+from services.bybit_sim.instruments import INSTRUMENTS, SimInstrument
 from services.bybit_sim.market import INTERVALS, wall_ms
-from services.bybit_sim.models import Account, VenueError
+from services.bybit_sim.models import SimAccount, VenueError
 from services.bybit_sim.queries import Params, bad, list_executions, list_open_orders, list_order_history
 from services.bybit_sim.render import instrument_row, position_rest, wallet_rest
 from shared.bybit.auth import sign_rest, signatures_equal, timestamp_accepted
@@ -83,7 +83,7 @@ def market_instruments(venue: Venue, p: Params) -> dict[str, Any]:
     return {"list": rows, "nextPageCursor": ""}
 
 
-def _qty(p: Params, inst: Instrument, order_type: str) -> Decimal:
+def _qty(p: Params, inst: SimInstrument, order_type: str) -> Decimal:
     qty = p.decimal("qty", required=True)
     if qty <= 0 or not inst.on_step(qty):
         raise bad("Qty invalid: must be a positive multiple of qtyStep")
@@ -95,7 +95,7 @@ def _qty(p: Params, inst: Instrument, order_type: str) -> Decimal:
     return qty
 
 
-def order_create(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
+def order_create(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     p.linear()
     symbol = _symbol(p)
     inst = INSTRUMENTS[symbol]
@@ -140,7 +140,7 @@ def order_create(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
     return {"orderId": order.order_id, "orderLinkId": order.order_link_id}
 
 
-def _level(p: Params, name: str, inst: Instrument) -> Decimal:
+def _level(p: Params, name: str, inst: SimInstrument) -> Decimal:
     """A price parameter where 0 (or absent) means none; otherwise positive and on the tick."""
     value = p.decimal(name)
     if value is None or value == 0:
@@ -158,7 +158,7 @@ def _trigger_by(p: Params, name: str) -> str:
     return value
 
 
-def trading_stop(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
+def trading_stop(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     """`POST /v5/position/trading-stop`, Full mode: takeProfit, stopLoss, trailingStop (+ activePrice)."""
     p.linear()
     symbol = _symbol(p)
@@ -186,7 +186,7 @@ def trading_stop(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
     return {}
 
 
-def order_cancel(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
+def order_cancel(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     p.linear()
     symbol = _symbol(p)
     order_id, link_id = p.str("orderId"), p.str("orderLinkId")
@@ -198,7 +198,7 @@ def order_cancel(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
     return {"orderId": order.order_id, "orderLinkId": order.order_link_id}
 
 
-def order_cancel_all(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
+def order_cancel_all(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     p.linear()
     symbol = _symbol(p, required=False)
     if symbol is None and not (p.str("settleCoin") or p.str("baseCoin")):
@@ -212,19 +212,19 @@ def order_cancel_all(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
     return {"list": [{"orderId": o.order_id, "orderLinkId": o.order_link_id} for o in orders], "success": "1"}
 
 
-def order_realtime(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
+def order_realtime(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     return list_open_orders(acct, p)
 
 
-def order_history(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
+def order_history(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     return list_order_history(acct, p, wall_ms())
 
 
-def execution_list(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
+def execution_list(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     return list_executions(acct, p, wall_ms())
 
 
-def position_list(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
+def position_list(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     p.linear()
     symbol = _symbol(p, required=False)
     settle = p.str("settleCoin")
@@ -241,7 +241,7 @@ def position_list(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
             "category": "linear"}
 
 
-def set_leverage(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
+def set_leverage(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     p.linear()
     symbol = _symbol(p)
     buy, sell = p.decimal("buyLeverage", required=True), p.decimal("sellLeverage", required=True)
@@ -252,7 +252,7 @@ def set_leverage(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
     return {}
 
 
-def wallet_balance(venue: Venue, p: Params, acct: Account) -> dict[str, Any]:
+def wallet_balance(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     account_type = p.str("accountType", required=True)
     if account_type != "UNIFIED":
         raise bad("accountType only support UNIFIED")
@@ -281,7 +281,7 @@ ROUTES: dict[str, Route] = {
 }
 
 
-def authenticate(venue: Venue, request: web.Request, payload: str) -> Account:
+def authenticate(venue: Venue, request: web.Request, payload: str) -> SimAccount:
     """Bybit's header scheme: HMAC over timestamp + key + recv_window + raw query string or raw body."""
     h = request.headers
     api_key = h.get("X-BAPI-API-KEY", "")

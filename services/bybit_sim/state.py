@@ -7,26 +7,26 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from services.bybit_sim.models import Account, Execution, Order, Position
+from services.bybit_sim.models import SimAccount, SimExecution, Order, SimPosition
 from shared.private_file import private_writer
 
 FORMAT_VERSION = 1
-_EXEC_FIELDS = [f.name for f in fields(Execution)]
-_DEC_EXEC = {f.name for f in fields(Execution) if f.type in ("Decimal", Decimal)}
+_EXEC_FIELDS = [f.name for f in fields(SimExecution)]
+_DEC_EXEC = {f.name for f in fields(SimExecution) if f.type in ("Decimal", Decimal)}
 
 
 def _enc(v: Any) -> Any:
     return str(v) if isinstance(v, Decimal) else v
 
 
-def _execution_to_row(e: Execution) -> list[Any]:
+def _execution_to_row(e: SimExecution) -> list[Any]:
     return [_enc(getattr(e, n)) for n in _EXEC_FIELDS]
 
 
-def _execution_from_row(row: list[Any]) -> Execution:
+def _execution_from_row(row: list[Any]) -> SimExecution:
     # rows written before `venue_time_ms` existed are one shorter (it defaults to 0)
     kw = {n: (Decimal(v) if n in _DEC_EXEC else v) for n, v in zip(_EXEC_FIELDS[:len(row)], row, strict=True)}
-    return Execution(**kw)
+    return SimExecution(**kw)
 
 
 def _dc_to_dict(obj: Any) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def _dc_from_dict(cls: type, raw: dict[str, Any]) -> Any:
     return cls(**{k: (Decimal(v) if kinds[k] in ("Decimal", Decimal) else v) for k, v in raw.items()})
 
 
-def account_to_doc(a: Account) -> dict[str, Any]:
+def account_to_doc(a: SimAccount) -> dict[str, Any]:
     return {
         "api_key": a.api_key, "secret": a.secret, "balance": str(a.balance),
         "leverage_default": str(a.leverage_default), "cum_realised": str(a.cum_realised),
@@ -49,12 +49,12 @@ def account_to_doc(a: Account) -> dict[str, Any]:
     }
 
 
-def account_from_doc(d: dict[str, Any]) -> Account:
-    a = Account(d["api_key"], d["secret"], Decimal(d["balance"]), Decimal(d["leverage_default"]))
+def account_from_doc(d: dict[str, Any]) -> SimAccount:
+    a = SimAccount(d["api_key"], d["secret"], Decimal(d["balance"]), Decimal(d["leverage_default"]))
     a.cum_realised = Decimal(d["cum_realised"])
     a.n_orders, a.n_execs, a.n_funding = d["n_orders"], d["n_execs"], d["n_funding"]
     for p in d["positions"]:
-        pos = _dc_from_dict(Position, p)
+        pos = _dc_from_dict(SimPosition, p)
         a.positions[pos.symbol] = pos
     for o in d["orders"]:
         order = _dc_from_dict(Order, o)

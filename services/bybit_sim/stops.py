@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from services.bybit_sim.instruments import INSTRUMENTS
-from services.bybit_sim.models import ZERO, Account, Event, Order, OrderRequest, Position, VenueError
+from services.bybit_sim.models import ZERO, SimAccount, Event, Order, OrderRequest, SimPosition, VenueError
 from services.bybit_sim.triggers import (FALLING, RISING, TrailState, first_touch, limit_direction, trail_activates,
                                          trail_level, tpsl_direction)
 
@@ -46,7 +46,7 @@ class Stops:
     def check_attached(self, req: OrderRequest, base: Decimal) -> None:
         check_levels(req.side, base, req.take_profit, req.stop_loss)
 
-    def create_conditional(self, acct: Account, req: OrderRequest, market: Decimal,
+    def create_conditional(self, acct: SimAccount, req: OrderRequest, market: Decimal,
                            now_ms: int) -> tuple[Order, list[Event]]:
         eng = self.engine
         if req.trigger_direction == RISING and req.trigger_price <= market:
@@ -70,7 +70,7 @@ class Stops:
         eng._sync(acct, order)
         return order, [Event(acct.api_key, "order", order), Event(acct.api_key, "position", pos)]
 
-    def after_fill(self, acct: Account, order: Order, pos: Position, old_size: Decimal, qty: Decimal, now_ms: int,
+    def after_fill(self, acct: SimAccount, order: Order, pos: SimPosition, old_size: Decimal, qty: Decimal, now_ms: int,
                    events: list[Event]) -> None:
         """A position that closed or flipped loses its TP/SL/TS; an order's own TP/SL attach on its first fill."""
         if old_size and (pos.size == 0 or (pos.size > 0) != (old_size > 0)):
@@ -106,11 +106,11 @@ class Stops:
         events.append(Event(api_key, "position", pos))
         return events
 
-    def _active(self, acct: Account, pos: Position, kind: str) -> Order | None:
+    def _active(self, acct: SimAccount, pos: SimPosition, kind: str) -> Order | None:
         order = acct.orders.get(getattr(pos, _FIELDS[kind][1]))
         return order if order is not None and order.untriggered else None
 
-    def _set(self, acct: Account, pos: Position, kind: str, level: Decimal | None, trigger_by: str, now_ms: int,
+    def _set(self, acct: SimAccount, pos: SimPosition, kind: str, level: Decimal | None, trigger_by: str, now_ms: int,
              events: list[Event], active_price: Decimal = ZERO) -> None:
         if level is None:
             return
@@ -147,12 +147,12 @@ class Stops:
         eng._sync(acct, order)
         events.append(Event(acct.api_key, "order", order))
 
-    def _deactivate(self, acct: Account, order: Order, now_ms: int, events: list[Event]) -> None:
+    def _deactivate(self, acct: SimAccount, order: Order, now_ms: int, events: list[Event]) -> None:
         order.status, order.cancel_type, order.updated_ms = "Deactivated", "CancelByTpSlTsClear", now_ms
         self.engine._sync(acct, order)
         events.append(Event(acct.api_key, "order", order))
 
-    def clear(self, acct: Account, pos: Position, now_ms: int, events: list[Event]) -> None:
+    def clear(self, acct: SimAccount, pos: SimPosition, now_ms: int, events: list[Event]) -> None:
         for kind in TPSL_KINDS:
             order = self._active(acct, pos, kind)
             if order is not None:
@@ -161,7 +161,7 @@ class Stops:
             setattr(pos, value_attr, ZERO)
             setattr(pos, id_attr, "")
 
-    def detach(self, acct: Account, order: Order, now_ms: int) -> None:
+    def detach(self, acct: SimAccount, order: Order, now_ms: int) -> None:
         """A TP/SL/TS order cancelled by the user no longer guards its position."""
         if order.stop_order_type not in TPSL_KINDS:
             return
@@ -172,7 +172,7 @@ class Stops:
             setattr(pos, id_attr, "")
             pos.updated_ms = now_ms
 
-    def fire(self, acct: Account, order: Order, touch: Decimal, now_ms: int, events: list[Event]) -> None:
+    def fire(self, acct: SimAccount, order: Order, touch: Decimal, now_ms: int, events: list[Event]) -> None:
         """A stop reached at `touch` (triggers.first_touch): `Triggered`, then a market (or limit) order."""
         eng = self.engine
         inst = INSTRUMENTS[order.symbol]

@@ -18,7 +18,7 @@ from services.bybit_sim.frames import execution_ws_json, order_ws_json, position
 from services.bybit_sim.generate import Generation, parse_generation, run_generation
 from services.bybit_sim.instruments import INSTRUMENTS
 from services.bybit_sim.market import FUNDING_INTERVAL_MS, Market, VenueClock, interval_next, interval_start, wall_ms
-from services.bybit_sim.models import Account, Execution, Order, Position
+from services.bybit_sim.models import SimAccount, SimExecution, Order, SimPosition
 from services.bybit_sim.ratelimit import RateLimits
 from services.bybit_sim.stepping import StepConfig, Stepper
 from services.bybit_sim.state import FORMAT_VERSION, account_from_doc, account_to_doc, write_state
@@ -87,7 +87,7 @@ class Venue:
             self._load(state)
         for spec in accounts:
             if spec.api_key not in self.engine.accounts:
-                self.engine.accounts[spec.api_key] = Account(spec.api_key, spec.secret, spec.balance)
+                self.engine.accounts[spec.api_key] = SimAccount(spec.api_key, spec.secret, spec.balance)
         self._tasks: list[asyncio.Task] = []
 
     def _load(self, doc: dict[str, Any]) -> None:
@@ -146,7 +146,7 @@ class Venue:
                 if topic == "execution":
                     self._push_fast(api_key, objs, now, rows_per_frame)
 
-    def _push_fast(self, api_key: str, objs: list[Execution], now: int, rows_per_frame: int) -> None:
+    def _push_fast(self, api_key: str, objs: list[SimExecution], now: int, rows_per_frame: int) -> None:
         if not self.hub.wants(api_key, "execution.fast"):
             return
         fast = [self._fast_row(e) for e in objs if e.exec_type == "Trade"]
@@ -154,7 +154,7 @@ class Venue:
             frame = dumps({"topic": "execution.fast", "creationTime": now, "data": fast[i:i + rows_per_frame]})
             self.hub.push_private(api_key, "execution.fast", frame)
 
-    def _push_public_trades(self, executions: list[Execution]) -> None:
+    def _push_public_trades(self, executions: list[SimExecution]) -> None:
         """Taker fills of the venue's accounts are the market's trades on `publicTrade.{symbol}`."""
         by_symbol: dict[str, list[dict[str, Any]]] = {}
         for e in executions:
@@ -184,7 +184,7 @@ class Venue:
                                    "i": trade_id, "BT": False}])
 
     @staticmethod
-    def _fast_row(e: Execution) -> dict[str, Any]:
+    def _fast_row(e: SimExecution) -> dict[str, Any]:
         inst = INSTRUMENTS[e.symbol]
         return {"category": "linear", "symbol": e.symbol, "execId": e.exec_id,
                 "execPrice": inst.price_str(e.exec_price), "execQty": inst.qty_str(e.exec_qty),
@@ -198,7 +198,7 @@ class Venue:
         if topic == "order":
             return [order_ws_json(o) for o in objs]
         if topic == "position":
-            latest: dict[str, Position] = {}
+            latest: dict[str, SimPosition] = {}
             for p in objs:
                 latest[p.symbol] = p
             return [position_ws_json(self.engine, p) for p in latest.values()]

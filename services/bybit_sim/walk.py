@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from services.bybit_sim.instruments import INSTRUMENTS
-from services.bybit_sim.models import Account, Event, Order
+from services.bybit_sim.models import SimAccount, Event, Order
 from services.bybit_sim.stops import trail_state
 from services.bybit_sim.triggers import (FALLING, Move, TrailState, first_touch, limit_direction, tpsl_direction,
                                          trail_level, trail_on_move)
@@ -20,7 +20,7 @@ from services.bybit_sim.triggers import (FALLING, Move, TrailState, first_touch,
 if TYPE_CHECKING:
     from services.bybit_sim.engine import Engine
 
-Hit = tuple[Decimal, int, Decimal, Account, Order, TrailState | None]  # (distance, priority, touch, ...)
+Hit = tuple[Decimal, int, Decimal, SimAccount, Order, TrailState | None]  # (distance, priority, touch, ...)
 
 
 def _reached_at(move: Move, direction: int, level: Decimal) -> Decimal:
@@ -112,7 +112,7 @@ class Walker:
                 best = hit
         return best
 
-    def _fire(self, acct: Account, order: Order, touch: Decimal, trail: TrailState | None, now_ms: int,
+    def _fire(self, acct: SimAccount, order: Order, touch: Decimal, trail: TrailState | None, now_ms: int,
               done: set[str], events: list[Event]) -> None:
         eng = self.engine
         if order.untriggered:

@@ -12,7 +12,7 @@ from services.telegram_c2 import handlers_control as control
 from services.telegram_c2 import handlers_kill as kill
 from services.telegram_c2 import handlers_ops as ops
 from services.telegram_c2 import handlers_read as read
-from services.telegram_c2.args import BadInput
+from services.telegram_c2.args import BadArgs
 from services.telegram_c2.auth import make_gate
 from services.telegram_c2.deps import DEPS_KEY, Deps
 
@@ -54,7 +54,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not isinstance(update, Update) or update.effective_message is None:
         log.error("c2_error_outside_update", error=type(err).__name__)
         return
-    if isinstance(err, BadInput):
+    if isinstance(err, BadArgs):
         text = str(err)
     else:
         log.error("c2_command_failed", error=type(err).__name__, detail=str(err)[:300])

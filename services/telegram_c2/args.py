@@ -16,7 +16,7 @@ MAX_TRADES = 50
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
-class BadInput(ValueError):
+class BadArgs(ValueError):
     """The reply to send the user, as the message."""
 
 
@@ -27,10 +27,10 @@ def _shown(arg: str) -> str:
 
 def check_args(args: list[str], allowed: int) -> list[str]:
     if len(args) > max(allowed, 0) or len(args) > MAX_ARGS:
-        raise BadInput("Too many arguments. Send /help for usage.")
+        raise BadArgs("Too many arguments. Send /help for usage.")
     for arg in args:
         if len(arg) > MAX_ARG_CHARS:
-            raise BadInput(f"Argument too long (at most {MAX_ARG_CHARS} characters).")
+            raise BadArgs(f"Argument too long (at most {MAX_ARG_CHARS} characters).")
     return args
 
 
@@ -41,20 +41,20 @@ def parse_bot(arg: str, *, allow_all: bool = False) -> str | None:
     bot_id = resolve_bot(arg)
     if bot_id is None:
         known = ", ".join(f"{b} ({s.alias})" for b, s in BOTS.items())
-        raise BadInput(f"Unknown bot{_shown(arg)}. Known bots: {known}.")
+        raise BadArgs(f"Unknown bot{_shown(arg)}. Known bots: {known}.")
     return bot_id
 
 
 def parse_count(arg: str, *, what: str, maximum: int) -> int:
     if not arg.isdigit() or not arg.isascii():
         if arg.startswith("-") and arg[1:].isdigit():
-            raise BadInput(f"The number of {what} must be positive.")
-        raise BadInput(f"Not a number of {what}:{_shown(arg) or ' (unreadable argument)'}.")
+            raise BadArgs(f"The number of {what} must be positive.")
+        raise BadArgs(f"Not a number of {what}:{_shown(arg) or ' (unreadable argument)'}.")
     n = int(arg)
     if n < 1:
-        raise BadInput(f"The number of {what} must be positive.")
+        raise BadArgs(f"The number of {what} must be positive.")
     if n > maximum:
-        raise BadInput(f"At most {maximum} {what}.")
+        raise BadArgs(f"At most {maximum} {what}.")
     return n
 
 
@@ -68,8 +68,8 @@ def parse_window(arg: str) -> str:
         n = parse_count(digits, what="days", maximum=MAX_WINDOW_DAYS)
         return f"{n}d"
     if digits.startswith("-") and digits[1:].isdigit():
-        raise BadInput("The number of days must be positive.")
-    raise BadInput(f"Unknown period{_shown(arg)}. Use one of: {', '.join(WINDOW_DAYS)}, or a number of days.")
+        raise BadArgs("The number of days must be positive.")
+    raise BadArgs(f"Unknown period{_shown(arg)}. Use one of: {', '.join(WINDOW_DAYS)}, or a number of days.")
 
 
 def _is_window(arg: str) -> bool:
@@ -93,14 +93,14 @@ def parse_bot_and(args: list[str], parse_value, what: str, hint: str):  # type: 
     for arg in args:
         if _is_window(arg):
             if seen_value:
-                raise BadInput(f"Give one {what} at most. Send /help for usage.")
+                raise BadArgs(f"Give one {what} at most. Send /help for usage.")
             value, seen_value = parse_value(arg), True
         else:
             if seen_bot:
-                raise BadInput("Give one bot at most. Send /help for usage.")
+                raise BadArgs("Give one bot at most. Send /help for usage.")
             if arg.strip().lower() != "all" and resolve_bot(arg) is None:
                 aliases = ", ".join(s.alias for s in BOTS.values())
-                raise BadInput(f"Unknown bot or {what}{_shown(arg)}. Bots: {aliases} (or their ids, or all); {hint}.")
+                raise BadArgs(f"Unknown bot or {what}{_shown(arg)}. Bots: {aliases} (or their ids, or all); {hint}.")
             bot, seen_bot = parse_bot(arg, allow_all=True), True
     return ScopeArgs(bot, value)
 

@@ -13,7 +13,7 @@ import structlog
 from telegram import MessageEntity, Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from shared.queries.control import Control
+from shared.queries.control import BotController
 
 log = structlog.get_logger()
 CONTROL_COMMANDS = frozenset({"pause", "resume", "flatten", "killswitch"})
@@ -95,7 +95,7 @@ class Refuser:
     so a flood of refused attempts cannot flood the database), and tells a viewer why; a stranger
     gets no answer at all."""
 
-    def __init__(self, control: Control) -> None:
+    def __init__(self, control: BotController) -> None:
         self._control = control
         self._denied: dict[int, tuple[float, int]] = {}
 

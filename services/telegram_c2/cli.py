@@ -12,7 +12,7 @@ from pathlib import Path
 from services.telegram_c2 import formatting as fmt
 from services.telegram_c2 import formatting_ops as fmt_ops
 from services.telegram_c2.args import (
-    BadInput, check_args, parse_analytics_args, parse_bot, parse_daily_args, parse_fills_args, parse_trades_args,
+    BadArgs, check_args, parse_analytics_args, parse_bot, parse_daily_args, parse_fills_args, parse_trades_args,
 )
 from services.telegram_c2.chart import equity_png
 from services.telegram_c2.service import open_backends
@@ -77,7 +77,7 @@ async def run_cli(argv: list[str]) -> int:
         ops = Ops(pool, reports, pgbouncer_console_dsn(db))
         print(await render(reports, ns.command, ns.args, ns.chart, ops))
         return 0
-    except BadInput as exc:
+    except BadArgs as exc:
         print(exc, file=sys.stderr)
         return 2
     finally:

@@ -7,7 +7,7 @@ from telegram.ext import ContextTypes
 
 from services.telegram_c2.auth import Access, Refuser
 from services.telegram_c2.config import C2Settings
-from shared.queries.control import Control
+from shared.queries.control import BotController
 from shared.queries.ops import Ops
 from shared.queries.reports import Reports
 
@@ -25,7 +25,7 @@ class PendingFlatten:
 @dataclass
 class Deps:
     reports: Reports
-    control: Control
+    control: BotController
     access: Access
     settings: C2Settings
     ops: Ops | None = None

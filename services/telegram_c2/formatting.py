@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from shared.analytics.metrics import TripStats
 from shared.queries.results import (
-    AnalyticsReport, BalanceRow, ControlResult, DailyReport, FillRow, PerformanceReport, PositionRow,
+    AnalyticsReport, BalanceRow, ControlResult, DailyReport, ReportFillRow, PerformanceReport, PositionRow,
     StatusReport,
 )
 
@@ -94,7 +94,7 @@ def format_balances(rows: list[BalanceRow]) -> str:
     return "\n".join(lines)
 
 
-def format_fills(rows: list[FillRow], bot_id: str | None) -> str:
+def format_fills(rows: list[ReportFillRow], bot_id: str | None) -> str:
     if not rows:
         return f"No fills ({bot_id or 'all bots'})."
     lines = [f"Last {len(rows)} fills ({bot_id or 'all bots'}):"]

@@ -8,7 +8,7 @@ import time
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from services.telegram_c2.args import BadInput, check_args, parse_bot
+from services.telegram_c2.args import BadArgs, check_args, parse_bot
 from services.telegram_c2.deps import PendingFlatten, deps
 from services.telegram_c2.formatting import format_control
 from services.telegram_c2.guard import admin_only
@@ -48,9 +48,9 @@ async def _set_status(update: Update, context: ContextTypes.DEFAULT_TYPE, comman
     try:
         args = check_args(context.args or [], 1)
         if not args:
-            raise BadInput(f"Usage: /{command} <bot|all>")
+            raise BadArgs(f"Usage: /{command} <bot|all>")
         bot_id = parse_bot(args[0], allow_all=True)
-    except BadInput as exc:
+    except BadArgs as exc:
         await audit(update, context, command, raw, "rejected", str(exc))
         raise
     targets = tuple(BOTS) if bot_id is None else (bot_id,)
@@ -75,10 +75,10 @@ async def flatten(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         args = check_args(context.args or [], 1)
         if not args:
-            raise BadInput("Usage: /flatten <bot>")
+            raise BadArgs("Usage: /flatten <bot>")
         bot_id = parse_bot(args[0])
         assert bot_id is not None
-    except BadInput as exc:
+    except BadArgs as exc:
         await audit(update, context, FLATTEN, raw, "rejected", str(exc))
         raise
     d = deps(context)

@@ -19,7 +19,7 @@ from services.telegram_c2.event_relay import EventRelay
 from services.telegram_c2.sender import Outbox
 from shared.bots import BOTS, PLATFORM_REDIS_DB
 from shared.db.pool import open_pool
-from shared.queries.control import Control
+from shared.queries.control import BotController
 from shared.queries.ops import Ops, pgbouncer_console_dsn
 from shared.queries.reports import Reports
 from shared.redis_client import redis_for
@@ -51,7 +51,7 @@ class C2Service:
         self._pool, self._redis = await open_backends(self._db, self._redis_settings)
         platform = self._redis[PLATFORM_REDIS_DB]
         reports = Reports(self._pool, self._redis)
-        control = Control(self._pool, platform, self.settings.flatten_wait_s)
+        control = BotController(self._pool, platform, self.settings.flatten_wait_s)
         access = Access(frozenset(self.telegram.c2_telegram_admin_ids),
                         frozenset(self.telegram.c2_telegram_viewer_ids))
         self.app = build_application(self.telegram.c2_telegram_bot_token.get_secret_value(),

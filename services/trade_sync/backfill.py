@@ -15,7 +15,7 @@ import aiohttp
 import structlog
 
 from shared.bybit.rest_client import BybitApiError, BybitHttpError
-from services.trade_sync.context import Context
+from services.trade_sync.context import SyncContext
 from services.trade_sync.errors import TradeSyncError, UsageError
 from services.trade_sync.exchange import AccountClient
 from services.trade_sync.ingest import BatchResult, IngestProducer
@@ -55,7 +55,7 @@ class WindowSlots:
     buffered: asyncio.Semaphore
 
 
-async def _plan(ctx: Context, run_id: str, bot_id: str, symbol: str | None, months: int,
+async def _plan(ctx: SyncContext, run_id: str, bot_id: str, symbol: str | None, months: int,
                 now: datetime, trigger: str) -> BotPlan:
     start = months_back(now, months)
     resumable = await ctx.store.resumable_job(bot_id, symbol)
@@ -70,7 +70,7 @@ async def _plan(ctx: Context, run_id: str, bot_id: str, symbol: str | None, mont
     return BotPlan(spec, windows, tally, resumable is not None)
 
 
-async def _one_window(ctx: Context, client: AccountClient, producer: IngestProducer, plan: BotPlan, window: Window,
+async def _one_window(ctx: SyncContext, client: AccountClient, producer: IngestProducer, plan: BotPlan, window: Window,
                       slots: WindowSlots, progress: Progress, my_turn: asyncio.Event, next_turn: asyncio.Event) -> None:
     """Fetch the whole window (a few thousand rows) and look its rows up; then, once every older window
     of the bot has been sent, send the new ones sorted by execution order: the listener commits
@@ -123,7 +123,7 @@ async def _one_window(ctx: Context, client: AccountClient, producer: IngestProdu
     progress.window_done(bot_id, window.start.isoformat(), window.end.isoformat(), fetched, inserted, present)
 
 
-async def _run_bot(ctx: Context, client: AccountClient, producer: IngestProducer, plan: BotPlan,
+async def _run_bot(ctx: SyncContext, client: AccountClient, producer: IngestProducer, plan: BotPlan,
                    progress: Progress) -> BotOutcome:
     t0 = time.monotonic()
     slots = WindowSlots(asyncio.Semaphore(ctx.settings.windows_in_flight),
@@ -191,7 +191,7 @@ async def preflight(clients: dict[str, AccountClient], now: datetime, symbol: st
         raise TradeSyncError("; ".join(str(e) for e in errors))
 
 
-async def run_backfill(ctx: Context, bot_ids: list[str], months: int, symbol: str | None, *,
+async def run_backfill(ctx: SyncContext, bot_ids: list[str], months: int, symbol: str | None, *,
                        trigger: str = "cli", stream: TextIO | None = None) -> list[BotOutcome]:
     """Backfill the bots in parallel; each bot's row in `trading.sync_runs` says how it ended."""
     run_id = str(uuid.uuid4())
@@ -226,7 +226,7 @@ async def run_backfill(ctx: Context, bot_ids: list[str], months: int, symbol: st
         await locks.release()
 
 
-async def _close_open_rows(ctx: Context, plans: list[BotPlan], status: str, reason: str) -> None:
+async def _close_open_rows(ctx: SyncContext, plans: list[BotPlan], status: str, reason: str) -> None:
     """Rows still 'running' say how the run ended (rows already finished are left as they are)."""
     for p in plans:
         try:

@@ -64,7 +64,7 @@ def check_symbol(symbol: str | None) -> str | None:
 
 
 @dataclass
-class Context:
+class SyncContext:
     settings: TradeSyncSettings
     db: DatabaseSettings
     redis_settings: RedisSettings
@@ -106,7 +106,7 @@ def load_all() -> tuple[TradeSyncSettings, DatabaseSettings, RedisSettings, Venu
 
 
 async def open_context(settings: TradeSyncSettings, db: DatabaseSettings, redis_settings: RedisSettings,
-                       venue: VenueSettings, keys: BotKeysSettings, *, max_pool: int = 6) -> Context:
+                       venue: VenueSettings, keys: BotKeysSettings, *, max_pool: int = 6) -> SyncContext:
     try:
         db.dsn("reconciler")
     except ConfigError as exc:
@@ -123,4 +123,4 @@ async def open_context(settings: TradeSyncSettings, db: DatabaseSettings, redis_
         await pool.close()
         await redis.aclose()
         raise TradeSyncError(f"cannot connect to Redis at {redis_settings.redis_host}:{redis_settings.redis_port}") from None
-    return Context(settings, db, redis_settings, venue, keys, Store(pool), redis)
+    return SyncContext(settings, db, redis_settings, venue, keys, Store(pool), redis)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from shared.bybit.messages import PositionSnapshot
+from shared.bybit.records import PositionSnapshot
 
 
 @dataclass(frozen=True)

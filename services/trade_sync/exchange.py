@@ -10,7 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from shared.bybit.messages import PositionSnapshot, parse_position_page
+from shared.bybit.records import PositionSnapshot
+from shared.bybit.parse_rows import parse_position_page
 from shared.bybit.rest_client import BybitApiError, BybitHttpError, BybitRestClient, RestResponse
 from services.trade_sync.errors import ExchangeError
 from shared.bybit.ratelimit import AccountLimiter, SlidingWindowLimiter

@@ -16,7 +16,7 @@ import structlog
 from redis.asyncio import Redis
 
 from services.trade_sync.backfill import BotOutcome, preflight
-from services.trade_sync.context import Context
+from services.trade_sync.context import SyncContext
 from services.trade_sync.drift import Drift, compare, confirmed, exchange_views
 from services.trade_sync.errors import TradeSyncError
 from services.trade_sync.exchange import AccountClient
@@ -38,7 +38,7 @@ async def redis_positions(redis: Redis, bot_id: str) -> dict[str, str]:
     return {k[len(prefix):]: v for k, v in zip(keys, values, strict=True) if v is not None}
 
 
-async def _drift(ctx: Context, client: AccountClient, bot_id: str) -> tuple[list[Drift], int, list[dict]]:
+async def _drift(ctx: SyncContext, client: AccountClient, bot_id: str) -> tuple[list[Drift], int, list[dict]]:
     redis = ctx.redis_of_bot(bot_id)
     snapshots, raw_rows = await client.positions()
     first = compare(exchange_views(snapshots), await redis_positions(redis, bot_id))
@@ -50,7 +50,7 @@ async def _drift(ctx: Context, client: AccountClient, bot_id: str) -> tuple[list
     return confirmed(first, compare(exchange_views(snapshots), await redis_positions(redis, bot_id))), checked, raw_rows
 
 
-async def _repair(ctx: Context, client: AccountClient, producer: IngestProducer, bot_id: str, drifts: list[Drift],
+async def _repair(ctx: SyncContext, client: AccountClient, producer: IngestProducer, bot_id: str, drifts: list[Drift],
                   raw_rows: list[dict]) -> int:
     by_symbol = {r.get("symbol"): r for r in raw_rows}
     rows = []
@@ -68,7 +68,7 @@ async def _repair(ctx: Context, client: AccountClient, producer: IngestProducer,
     return len(drifts) - len({(d.symbol, d.kind) for d in remaining} & {(d.symbol, d.kind) for d in drifts})
 
 
-async def _sync_bot(ctx: Context, client: AccountClient, producer: IngestProducer, spec: RunSpec,
+async def _sync_bot(ctx: SyncContext, client: AccountClient, producer: IngestProducer, spec: RunSpec,
                     tally: RunTally) -> BotOutcome:
     t0 = time.monotonic()
     bot_id = spec.bot_id
@@ -122,7 +122,7 @@ async def _sync_bot(ctx: Context, client: AccountClient, producer: IngestProduce
     return BotOutcome(bot_id, status, tally, time.monotonic() - t0, error)
 
 
-async def run_sync(ctx: Context, bot_ids: list[str], hours: int, symbol: str | None = None, *,
+async def run_sync(ctx: SyncContext, bot_ids: list[str], hours: int, symbol: str | None = None, *,
                    trigger: str = "cli") -> tuple[list[BotOutcome], list[str]]:
     """Sync the bots in parallel. From the schedule, bots busy with another run are skipped (returned)."""
     run_id = str(uuid.uuid4())
@@ -161,7 +161,7 @@ async def run_sync(ctx: Context, bot_ids: list[str], hours: int, symbol: str | N
         await locks.release()
 
 
-async def _close(ctx: Context, specs: list[RunSpec], tallies: dict[str, RunTally], status: str, reason: str) -> None:
+async def _close(ctx: SyncContext, specs: list[RunSpec], tallies: dict[str, RunTally], status: str, reason: str) -> None:
     for s in specs:
         try:
             await ctx.store.finish_run(s, tallies[s.bot_id], status, reason[:500])

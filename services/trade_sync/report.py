@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from services.trade_sync.backfill import BotOutcome
-from services.trade_sync.status import BotStatus
+from services.trade_sync.status import SyncBotStatus
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -55,7 +55,7 @@ def outcome_json(o: BotOutcome) -> dict[str, Any]:
             **o.tally.as_dict()}
 
 
-def status_table(statuses: Sequence[BotStatus]) -> str:
+def status_table(statuses: Sequence[SyncBotStatus]) -> str:
     rows = []
     for s in statuses:
         sync = f"{_t(s.last_sync_at)} {s.last_sync_status}" if s.last_sync_at else "never"

@@ -8,7 +8,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.trade_sync.context import Context
+from services.trade_sync.context import SyncContext
 from services.trade_sync.flatten_worker import FlattenWorker
 from services.trade_sync.errors import TradeSyncError
 from services.trade_sync.reconcile import run_sync
@@ -49,7 +49,7 @@ async def _heartbeats(redis: Redis) -> None:
         await asyncio.sleep(HEARTBEAT_EVERY_S)
 
 
-def make_flattener(ctx: Context, bot_ids: list[str]) -> Flattener:
+def make_flattener(ctx: SyncContext, bot_ids: list[str]) -> Flattener:
     """One REST client per bot, with the bot's own key, for C2's flatten requests."""
     clients = {}
     for bot_id in bot_ids:
@@ -58,7 +58,7 @@ def make_flattener(ctx: Context, bot_ids: list[str]) -> Flattener:
     return Flattener(clients)
 
 
-async def serve(ctx: Context, bot_ids: list[str], stop: asyncio.Event) -> None:
+async def serve(ctx: SyncContext, bot_ids: list[str], stop: asyncio.Event) -> None:
     """Run `sync` every interval until `stop`; a failed cycle is logged and the next one runs anyway.
     Beside it, C2's flatten requests are executed as they come (flatten_worker.py)."""
     hb = asyncio.create_task(_heartbeats(ctx.redis), name="heartbeat")

@@ -10,7 +10,7 @@ from services.trade_sync.store import Store
 
 
 @dataclass(frozen=True)
-class BotStatus:
+class SyncBotStatus:
     bot_id: str
     fills: int = 0
     trades: int = 0
@@ -45,7 +45,7 @@ _TOTALS = ("SELECT bot_id, sum(missing_found)::bigint AS gaps, sum(recovered)::b
            "FROM trading.sync_runs WHERE kind = 'sync' GROUP BY bot_id")
 
 
-async def bot_statuses(store: Store) -> list[BotStatus]:
+async def bot_statuses(store: Store) -> list[SyncBotStatus]:
     fills = {r["bot_id"]: r for r in await store.query(_FILLS)}
     syncs = {r["bot_id"]: r for r in await store.query(_LAST, ("sync",))}
     backfills = {r["bot_id"]: r for r in await store.query(_LAST, ("backfill",))}
@@ -54,7 +54,7 @@ async def bot_statuses(store: Store) -> list[BotStatus]:
     out = []
     for bot_id in bots:
         f, s, b, t = fills.get(bot_id, {}), syncs.get(bot_id), backfills.get(bot_id), totals.get(bot_id, {})
-        out.append(BotStatus(
+        out.append(SyncBotStatus(
             bot_id=bot_id, fills=f.get("fills", 0), trades=f.get("trades", 0), first_fill=f.get("first_fill"),
             last_fill=f.get("last_fill"),
             last_sync_at=s["started_at"] if s else None, last_sync_status=s["status"] if s else None,

@@ -16,13 +16,14 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
-from shared.bybit.messages import datetime_to_ms, parse_execution_page, parse_position_page
+from shared.bybit.fields import datetime_to_ms
+from shared.bybit.parse_rows import parse_execution_page, parse_position_page
 from shared.bots import BOTS
 from shared.bybit.rest_client import BybitRestClient
 from services.trade_sync.exchange import AccountClient
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor, Ticket
-from services.websocket_listener.rows import Fill
+from services.websocket_listener.rows import ListenerFill
 from services.websocket_listener.watermark import Watermarks
 
 log = structlog.get_logger()
@@ -172,7 +173,7 @@ class CatchUp:
                 for bad in page.rejected:
                     await self._ingest.put_dead(f"rest:{self.bot_id}", self.bot_id, bad)
                 for execution in page.executions:
-                    await self._ingest.put_fill(Fill(self.bot_id, execution, "sync"), ticket)
+                    await self._ingest.put_fill(ListenerFill(self.bot_id, execution, "sync"), ticket)
                 rows += len(page.executions)
                 if not page.next_cursor or page.next_cursor == cursor:
                     break

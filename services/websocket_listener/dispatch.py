@@ -11,13 +11,25 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from shared.bybit.messages import (
-    AuthResult, BadFrame, Execution, FastExecution, Kline, OrderUpdate, Pong, PositionSnapshot, PublicTrade,
-    SubscribeResult, Ticker, WalletSnapshot, classify_frame, datetime_to_ms, dump_raw,
+from shared.bybit.records import (
+    AuthResult,
+    BadFrame,
+    Execution,
+    FastExecution,
+    Kline,
+    OrderUpdate,
+    Pong,
+    PositionSnapshot,
+    PublicTrade,
+    SubscribeResult,
+    Ticker,
+    WalletSnapshot,
 )
+from shared.bybit.fields import datetime_to_ms, dump_raw
+from shared.bybit.frames import classify_frame
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor
-from services.websocket_listener.rows import Fill, iso_utc
+from services.websocket_listener.rows import ListenerFill, iso_utc
 
 Control = AuthResult | SubscribeResult | Pong
 
@@ -157,7 +169,7 @@ class Dispatcher:
         if isinstance(record, Execution):
             if record.exec_time > self.last_exec_time.get(bot_id, record.exec_time - timedelta(seconds=1)):
                 self.last_exec_time[bot_id] = record.exec_time
-            await self._ingest.put_fill(Fill(bot_id, record, "ws"))
+            await self._ingest.put_fill(ListenerFill(bot_id, record, "ws"))
         elif isinstance(record, OrderUpdate):
             await self._ingest.put_order(bot_id, record)
         elif isinstance(record, PositionSnapshot):

@@ -22,10 +22,11 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.bybit.messages import BadFrame, OrderUpdate, PositionSnapshot, WalletSnapshot, dump_raw
+from shared.bybit.records import BadFrame, OrderUpdate, PositionSnapshot, WalletSnapshot
+from shared.bybit.fields import dump_raw
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.rows import (
-    EVENT_COLUMNS, MESSAGE_COLUMNS, ORDER_COLUMNS, Fill, PositionCrossCheck, message_from_row, order_event_row,
+    EVENT_COLUMNS, MESSAGE_COLUMNS, ORDER_COLUMNS, ListenerFill, PositionCrossCheck, message_from_row, order_event_row,
     order_progress, order_row, position_value, rows_json, wallet_row,
 )
 
@@ -132,7 +133,7 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class _Fill:
-    fill: Fill
+    fill: ListenerFill
     ticket: Ticket | None
     message: str  # the fills_channel JSON, also the row of the batch insert
 
@@ -234,7 +235,7 @@ class Ingestor:
 
     # ---- producers -----------------------------------------------------------------------
 
-    async def put_fill(self, fill: Fill, ticket: Ticket | None = None) -> None:
+    async def put_fill(self, fill: ListenerFill, ticket: Ticket | None = None) -> None:
         self.counters.executions_received += 1
         await self._queue.put(_Fill(fill, ticket, fill.message()))
 

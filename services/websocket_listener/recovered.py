@@ -17,10 +17,12 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from shared.bybit.messages import BadFrame, ParseError, decode_json, dump_raw, parse_execution_rows, parse_position
+from shared.bybit.records import BadFrame, ParseError
+from shared.bybit.fields import decode_json, dump_raw
+from shared.bybit.parse_rows import parse_execution_rows, parse_position
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor, Ticket
-from services.websocket_listener.rows import Fill
+from services.websocket_listener.rows import ListenerFill
 
 log = structlog.get_logger()
 
@@ -116,7 +118,7 @@ class RecoveredConsumer:
                 good, bad = parse_execution_rows(rows)
                 rejected.extend(bad)
                 for execution in good:
-                    await self._ingest.put_fill(Fill(bot_id, execution, "sync"), ticket)
+                    await self._ingest.put_fill(ListenerFill(bot_id, execution, "sync"), ticket)
             else:
                 received = len(rows)
                 for row in rows:

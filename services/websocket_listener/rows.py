@@ -11,7 +11,8 @@ from typing import Any
 
 import msgspec
 
-from shared.bybit.messages import TRADE_EXEC_TYPE, Execution, OrderUpdate, PositionSnapshot, WalletSnapshot
+from shared.bybit.attribution import TRADE_EXEC_TYPE
+from shared.bybit.records import Execution, OrderUpdate, PositionSnapshot, WalletSnapshot
 
 # Executions that move a position; funding and settlement only move money.
 POSITION_EXEC_TYPES = frozenset({"Trade", "AdlTrade", "BustTrade", "BlockTrade"})
@@ -80,7 +81,7 @@ def iso_utc(value: datetime) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
+class ListenerFill:
     """An execution attributed to the bot whose key received it."""
 
     bot_id: str
@@ -237,7 +238,7 @@ class PositionCrossCheck:
 
     books: dict[tuple[str, str], _SymbolBook] = field(default_factory=dict)
 
-    def add_fill(self, fill: Fill) -> None:
+    def add_fill(self, fill: ListenerFill) -> None:
         e = fill.execution
         if e.exec_type not in POSITION_EXEC_TYPES or e.seq is None:
             return

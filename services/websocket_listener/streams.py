@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection, connect
 
 from shared.bybit.auth import sign_ws_auth
-from shared.bybit.messages import AuthResult, SubscribeResult
+from shared.bybit.records import AuthResult, SubscribeResult
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.dispatch import Dispatcher, Source
 

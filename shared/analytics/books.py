@@ -7,7 +7,7 @@ from datetime import date, timezone
 from decimal import Decimal
 from typing import Iterable
 
-from shared.analytics.fills import Fill, execution_order
+from shared.analytics.fills import LedgerFill, execution_order
 from shared.analytics.ledger import FillEffect, OpenPosition, RoundTrip, SymbolLedger
 from shared.analytics.metrics import DayPnl, PnlTotals, TripStats, merge_days
 
@@ -19,7 +19,7 @@ class Books:
     open_positions: tuple[OpenPosition, ...]
 
 
-def replay(fills: Iterable[Fill]) -> Books:
+def replay(fills: Iterable[LedgerFill]) -> Books:
     ledgers: dict[tuple[str, str], SymbolLedger] = {}
     effects: list[FillEffect] = []
     for fill in execution_order(list(fills)):

@@ -16,7 +16,7 @@ POSITION_EXEC_TYPES = frozenset(
 
 
 @dataclass(frozen=True)
-class Fill:
+class LedgerFill:
     """One execution as stored in `trading.fills` (commission: positive is paid)."""
 
     bot_id: str
@@ -55,6 +55,6 @@ class Fill:
         return self.exec_type == FUNDING
 
 
-def execution_order(fills: list[Fill]) -> list[Fill]:
+def execution_order(fills: list[LedgerFill]) -> list[LedgerFill]:
     """Fills in the order they happened, whatever order they arrived in."""
     return sorted(fills, key=lambda f: f.sort_key)

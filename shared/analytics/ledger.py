@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from shared.analytics.fills import Fill
+from shared.analytics.fills import LedgerFill
 
 ZERO = Decimal(0)
 
@@ -45,7 +45,7 @@ class RoundTrip:
 class FillEffect:
     """What one fill did to the books."""
 
-    fill: Fill
+    fill: LedgerFill
     realised: Decimal
     fee: Decimal
     funding: Decimal
@@ -94,7 +94,7 @@ class SymbolLedger:
     trip_trades: int = 0
     last_key: tuple[datetime, int, str] | None = field(default=None)
 
-    def apply(self, fill: Fill) -> FillEffect:
+    def apply(self, fill: LedgerFill) -> FillEffect:
         if self.last_key is not None and fill.sort_key < self.last_key:
             raise ValueError(f"fill {fill.exec_id} is older than the last applied fill")
         self.last_key = fill.sort_key
@@ -104,12 +104,12 @@ class SymbolLedger:
             return self._effect(fill, ZERO, fill.commission, ZERO, None)
         return self._apply_trade(fill)
 
-    def _apply_funding(self, fill: Fill) -> FillEffect:
+    def _apply_funding(self, fill: LedgerFill) -> FillEffect:
         if self.qty != ZERO:
             self.trip_funding += fill.commission
         return self._effect(fill, ZERO, ZERO, fill.commission, None)
 
-    def _apply_trade(self, fill: Fill) -> FillEffect:
+    def _apply_trade(self, fill: LedgerFill) -> FillEffect:
         q = fill.signed_qty
         price = fill.exec_price
         fee = fill.commission
@@ -137,7 +137,7 @@ class SymbolLedger:
         realised = cash + self.open_cost - cost_before
         return self._effect(fill, realised, fee, ZERO, closed)
 
-    def _open_more(self, fill: Fill, q: Decimal, price: Decimal, fee: Decimal) -> None:
+    def _open_more(self, fill: LedgerFill, q: Decimal, price: Decimal, fee: Decimal) -> None:
         if self.qty == ZERO:
             self.opened_at = fill.exec_time
             self.direction = "long" if q > ZERO else "short"
@@ -170,7 +170,7 @@ class SymbolLedger:
         return trip
 
     def _effect(
-        self, fill: Fill, realised: Decimal, fee: Decimal, funding: Decimal, closed: RoundTrip | None
+        self, fill: LedgerFill, realised: Decimal, fee: Decimal, funding: Decimal, closed: RoundTrip | None
     ) -> FillEffect:
         return FillEffect(fill, realised, fee, funding, self.qty, self.open_cost, closed)
 

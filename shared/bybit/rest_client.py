@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from yarl import URL
 
 from shared.bybit.auth import DEFAULT_RECV_WINDOW_MS, rest_headers
-from shared.bybit.messages import decode_json
+from shared.bybit.fields import decode_json
 
 
 class BybitApiError(Exception):

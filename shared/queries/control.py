@@ -28,7 +28,7 @@ def control_key(bot_id: str) -> str:
     return f"control:{bot_id}"
 
 
-class Control:
+class BotController:
     def __init__(self, pool: AsyncConnectionPool, platform: Redis, flatten_wait_s: float = 20.0) -> None:
         self._pool = pool
         self._platform = platform

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
-from shared.bybit.messages import parse_position_page
+from shared.bybit.parse_rows import parse_position_page
 from shared.bybit.rest_client import BybitApiError, BybitHttpError, BybitRestClient
 
 

@@ -15,7 +15,7 @@ from shared.bots import BOTS
 from shared.queries.flatten_requests import FlattenResult
 
 if TYPE_CHECKING:
-    from shared.queries.control import Control
+    from shared.queries.control import BotController
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class KillReport:
         return self.pause_error is None and all(b.clean for b in self.bots)
 
 
-async def kill_switch(control: Control, by: str) -> KillReport:
+async def kill_switch(control: BotController, by: str) -> KillReport:
     """A failed pause (database or Redis down) does not stop the closing: the exchange is what matters."""
     paused: tuple[str, ...] = ()
     pause_error = None

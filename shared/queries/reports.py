@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from shared.analytics.metrics import DayPnl, PnlTotals, TripStats, performance, sum_totals, sum_trips
 from shared.bots import BOTS, PLATFORM_REDIS_DB
 from shared.queries.results import (
-    AnalyticsReport, BalanceRow, BotStatus, DailyReport, FillRow, GroupPnl, Heartbeat, PerformanceReport,
+    AnalyticsReport, BalanceRow, BotStatus, DailyReport, ReportFillRow, GroupPnl, Heartbeat, PerformanceReport,
     PositionRow, StatusReport,
 )
 from shared.queries.windows import window_start
@@ -184,12 +184,12 @@ class Reports:
 
     # --- fills ------------------------------------------------------------------------------------
 
-    async def fills(self, limit: int, bot_id: str | None = None) -> list[FillRow]:
+    async def fills(self, limit: int, bot_id: str | None = None) -> list[ReportFillRow]:
         rows = await self._rows("""
             SELECT bot_id, symbol, side, exec_type, exec_price, exec_qty, commission, exec_time, close_reason
               FROM trading.fills WHERE (%(bot)s::text IS NULL OR bot_id = %(bot)s)
              ORDER BY exec_time DESC, id DESC LIMIT %(limit)s""", {"bot": bot_id, "limit": limit})
-        return [FillRow(*r) for r in rows]
+        return [ReportFillRow(*r) for r in rows]
 
     # --- PnL -----------------------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ class BalanceRow:
 
 
 @dataclass(frozen=True)
-class FillRow:
+class ReportFillRow:
     bot_id: str
     symbol: str
     side: str

@@ -13,9 +13,9 @@ from decimal import Decimal
 
 from services.bybit_sim import triggers
 from services.bybit_sim.triggers import TrailState
-from shared.analytics.fills import Fill as LedgerFill
+from shared.analytics.fills import LedgerFill
 from strategies.backtest.config import RunSettings
-from strategies.runtime.model import ZERO, Fill, Instrument, Position
+from strategies.runtime.model import ZERO, BotFill, Instrument, Position
 from strategies.runtime.orders import PlaceOrder
 
 AVG_QUANTUM = Decimal("0.00000001")
@@ -100,7 +100,7 @@ class Book:
     cash_f: float = 0.0
     open_f: dict[str, tuple[float, float]] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
-    fills: list[Fill] = field(default_factory=list)
+    fills: list[BotFill] = field(default_factory=list)
 
     priority: int = 0
 
@@ -182,7 +182,7 @@ class Book:
         return ZERO
 
     def fill(self, symbol: str, side: str, qty: Decimal, price: Decimal, is_maker: bool, time_ms: int,
-             link_id: str, reason: str, stop_type: str = "") -> Fill:
+             link_id: str, reason: str, stop_type: str = "") -> BotFill:
         p = self.positions[symbol]
         rules = self.settings.rules
         fee = qty * price * (rules.maker_fee if is_maker else rules.taker_fee)
@@ -228,7 +228,7 @@ class Book:
         else:
             self.open_f.pop(symbol, None)
         self.last[symbol] = float(price)
-        fill = Fill(symbol, side, qty, price, fee, time_ms, link_id, reason, is_maker, "Trade", stop_type)
+        fill = BotFill(symbol, side, qty, price, fee, time_ms, link_id, reason, is_maker, "Trade", stop_type)
         self.fills.append(fill)
         self._ledger("Trade", symbol, side, price, qty, time_ms, fee)
         return fill

@@ -15,20 +15,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from strategies.backtest.runner import ConfigError, RunSpec, build, run
+from strategies.backtest.runner import BacktestConfigError, BacktestSpec, build, run
 from strategies.registry import BOTS, UnknownBot
 from strategies.runtime.candles import CandleError, to_ms
 
 USAGE_EXIT = 2
 
 
-class UsageError(Exception):
+class BacktestUsageError(Exception):
     pass
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
-        raise UsageError(message)
+        raise BacktestUsageError(message)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,7 +57,7 @@ def _pairs(items: Sequence[str], what: str) -> list[tuple[str, str]]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"{what} {item!r}: expected KEY=VALUE")
+            raise BacktestUsageError(f"{what} {item!r}: expected KEY=VALUE")
         out.append((key.strip(), value.strip()))
     return out
 
@@ -66,23 +66,23 @@ def _date(value: str, flag: str) -> int:
     try:
         return to_ms(datetime.strptime(value, "%Y-%m-%d"))
     except ValueError:
-        raise UsageError(f"{flag} {value!r}: expected a date YYYY-MM-DD") from None
+        raise BacktestUsageError(f"{flag} {value!r}: expected a date YYYY-MM-DD") from None
 
 
-def spec_from(args: argparse.Namespace) -> RunSpec:
+def spec_from(args: argparse.Namespace) -> BacktestSpec:
     from_ms, to_ms_ = _date(args.from_, "--from"), _date(args.to, "--to")
     if to_ms_ <= from_ms:
-        raise UsageError(f"--to {args.to} is not after --from {args.from_}")
+        raise BacktestUsageError(f"--to {args.to} is not after --from {args.from_}")
     symbols: tuple[str, ...] = ()
     if args.symbols is not None:
         symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
         if not symbols:
-            raise UsageError("--symbols is empty")
-    spec = RunSpec(args.bot, symbols, from_ms, to_ms_, args.interval, tuple(_pairs(args.sets, "--set")),
+            raise BacktestUsageError("--symbols is empty")
+    spec = BacktestSpec(args.bot, symbols, from_ms, to_ms_, args.interval, tuple(_pairs(args.sets, "--set")),
                    tuple(_pairs(args.candles, "--candles")))
     if not symbols:  # the bot's own default symbols
         strategy, _ = build(spec)
-        spec = RunSpec(spec.bot, tuple(strategy.config.symbols), from_ms, to_ms_, spec.interval, spec.settings,
+        spec = BacktestSpec(spec.bot, tuple(strategy.config.symbols), from_ms, to_ms_, spec.interval, spec.settings,
                        spec.candle_files)
     return spec
 
@@ -94,7 +94,7 @@ def _progress_bar(total_hint: str) -> Any:
     return tqdm(desc=total_hint, unit="candle", file=sys.stderr, leave=False)
 
 
-def run_one(spec: RunSpec, args: argparse.Namespace) -> int:
+def run_one(spec: BacktestSpec, args: argparse.Namespace) -> int:
     bar = _progress_bar(spec.bot)
     last = [0]
 
@@ -124,26 +124,26 @@ def run_one(spec: RunSpec, args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep_job(spec: RunSpec) -> dict[str, Any]:
+def _sweep_job(spec: BacktestSpec) -> dict[str, Any]:
     r = run(spec)
     return {"settings": dict(spec.settings), **r.summary(), "candles": r.candles, "elapsed_s": r.elapsed_s}
 
 
-def run_sweep(spec: RunSpec, args: argparse.Namespace) -> int:
+def run_sweep(spec: BacktestSpec, args: argparse.Namespace) -> int:
     axes = _pairs(args.sweep, "--sweep")
     names = [k for k, _ in axes]
     values = [[v for v in vs.split(",") if v] for _, vs in axes]
     specs, skipped = [], []
     for combo in itertools.product(*values):
-        s = RunSpec(spec.bot, spec.symbols, spec.from_ms, spec.to_ms, spec.interval,
+        s = BacktestSpec(spec.bot, spec.symbols, spec.from_ms, spec.to_ms, spec.interval,
                     spec.settings + tuple(zip(names, combo)), spec.candle_files)
         try:
             build(s)
             specs.append(s)
-        except ConfigError as exc:
+        except BacktestConfigError as exc:
             skipped.append(f"{dict(zip(names, combo))}: {exc}")
     if not specs:
-        raise ConfigError(f"every combination of the sweep is invalid; first: {skipped[0]}")
+        raise BacktestConfigError(f"every combination of the sweep is invalid; first: {skipped[0]}")
     for line in skipped:
         print(f"skipped {line}", file=sys.stderr)
     workers = args.workers or os.cpu_count() or 1
@@ -174,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser().parse_args(argv)
         spec = spec_from(args)
         return run_sweep(spec, args) if args.sweep else run_one(spec, args)
-    except (UsageError, ConfigError, UnknownBot, CandleError) as exc:
+    except (BacktestUsageError, BacktestConfigError, UnknownBot, CandleError) as exc:
         msg = exc.args[0] if isinstance(exc, UnknownBot) else str(exc)
         print(f"error: {msg}", file=sys.stderr)
         return USAGE_EXIT

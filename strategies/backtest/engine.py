@@ -24,7 +24,7 @@ from strategies.backtest.result import BacktestResult
 from strategies.runtime.candles import INTERVAL_MS, Candles
 from strategies.runtime.context import Context, EntryGuard
 from strategies.runtime.feeds import ArrayFeed, IncrementalFeed, Subscription
-from strategies.runtime.model import Fill, Instrument, Rejection
+from strategies.runtime.model import BotFill, Instrument, Rejection
 from strategies.runtime.orders import CancelAll, Decision
 from strategies.runtime.runtime import Runtime
 from strategies.runtime.state import StrategyState
@@ -215,7 +215,7 @@ class Backtest:
     def _deliver(self, events: list[Event]) -> None:
         rt = self.runtime
         for e in events:
-            if isinstance(e, Fill):
+            if isinstance(e, BotFill):
                 rt.fill(e)
                 rt.position(self.book.position(e.symbol), e.time_ms)
             else:

@@ -15,10 +15,10 @@ from typing import Any
 
 from services.bybit_sim import triggers as tr
 from strategies.backtest.book import Book, Resting
-from strategies.runtime.model import ZERO, STOP_REASONS, Fill, Rejection
+from strategies.runtime.model import ZERO, STOP_REASONS, BotFill, Rejection
 from strategies.runtime.orders import CancelAll, CancelOrder, Decision, PlaceOrder, SetLeverage, TradingStop
 
-Event = Fill | Rejection
+Event = BotFill | Rejection
 
 
 class Matcher:
@@ -85,7 +85,7 @@ class Matcher:
         book.resting[o.symbol].append(Resting(o, t, book.next_priority()))
         return []
 
-    def _fill_order(self, o: PlaceOrder, qty: Decimal, price: Decimal, maker: bool, t: int) -> Fill:
+    def _fill_order(self, o: PlaceOrder, qty: Decimal, price: Decimal, maker: bool, t: int) -> BotFill:
         fill = self.book.fill(o.symbol, o.side, qty, price, maker, t, o.order_link_id, o.reason)
         p = self.book.positions[o.symbol]
         if (o.stop_loss or o.take_profit) and p.qty and p.side == o.side:  # tpslMode Full: attach, replacing

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shared.analytics.books import daily, replay
 from shared.analytics.metrics import Performance, performance
 from strategies.backtest.book import Trade
-from strategies.runtime.model import Fill, Notice
+from strategies.runtime.model import BotFill, Notice
 
 if TYPE_CHECKING:
     from strategies.backtest.engine import Backtest
@@ -41,7 +41,7 @@ class BacktestResult:
     initial_balance: Decimal
     final_equity: Decimal
     trades: list[Trade]
-    fills: list[Fill]
+    fills: list[BotFill]
     equity: list[tuple[int, float]]
     notices: list[Notice]
     refusals: dict[str, int]

@@ -17,12 +17,12 @@ from strategies.runtime.candles import INTERVAL_MS
 from strategies.runtime.strategy import Strategy, StrategyConfig
 
 
-class ConfigError(ValueError):
+class BacktestConfigError(ValueError):
     """Bad configuration; the message is one line for the operator."""
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class BacktestSpec:
     bot: str
     symbols: tuple[str, ...]
     from_ms: int
@@ -46,10 +46,10 @@ def _one_line(exc: ValidationError) -> str:
     return f"{where}: {e['msg']}"
 
 
-def build(spec: RunSpec) -> tuple[Strategy[Any], RunSettings]:
+def build(spec: BacktestSpec) -> tuple[Strategy[Any], RunSettings]:
     cls, cfg_cls = lookup(spec.bot)
     if spec.interval is not None and spec.interval not in INTERVAL_MS:
-        raise ConfigError(f"unknown interval {spec.interval!r}; known: {', '.join(INTERVAL_MS)}")
+        raise BacktestConfigError(f"unknown interval {spec.interval!r}; known: {', '.join(INTERVAL_MS)}")
     strat_kv: dict[str, Any] = {"symbols": spec.symbols} if spec.symbols else {}
     rules_kv: dict[str, Any] = {}
     run_kv: dict[str, Any] = {}
@@ -62,24 +62,24 @@ def build(spec: RunSpec) -> tuple[Strategy[Any], RunSettings]:
             run_kv[key] = raw
         else:
             known = sorted(set(cfg_cls.model_fields) | set(FillRules.model_fields) | set(RunSettings.model_fields) - {"rules"})
-            raise ConfigError(f"unknown setting {key!r} for {spec.bot}; known: {', '.join(known)}")
+            raise BacktestConfigError(f"unknown setting {key!r} for {spec.bot}; known: {', '.join(known)}")
     if spec.interval is not None and "interval" in cfg_cls.model_fields and "interval" not in strat_kv:
         strat_kv["interval"] = spec.interval
     try:
         config = cfg_cls.model_validate(strat_kv)
         settings = RunSettings.model_validate({**run_kv, "rules": FillRules.model_validate(rules_kv)})
     except ValidationError as exc:
-        raise ConfigError(f"{spec.bot}: {_one_line(exc)}") from None
+        raise BacktestConfigError(f"{spec.bot}: {_one_line(exc)}") from None
     instruments = sim_instruments()
     if not config.symbols:
-        raise ConfigError(f"{spec.bot}: no symbols")
+        raise BacktestConfigError(f"{spec.bot}: no symbols")
     unknown = [s for s in config.symbols if s not in instruments]
     if unknown:
-        raise ConfigError(f"unknown symbol(s) {', '.join(unknown)}; known: {', '.join(sorted(instruments))}")
+        raise BacktestConfigError(f"unknown symbol(s) {', '.join(unknown)}; known: {', '.join(sorted(instruments))}")
     return cls(config), settings
 
 
-def run(spec: RunSpec, progress: Callable[[int], None] | None = None,
+def run(spec: BacktestSpec, progress: Callable[[int], None] | None = None,
         state: Mapping[str, Any] | None = None) -> BacktestResult:
     strategy, settings = build(spec)
     subs = list(strategy.subscriptions())

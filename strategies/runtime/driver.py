@@ -15,7 +15,7 @@ from typing import Any
 
 from strategies.runtime.context import Account, Context, EntryGuard
 from strategies.runtime.feeds import IncrementalFeed
-from strategies.runtime.model import Bar, Control, Fill, Instrument, Position, Rejection
+from strategies.runtime.model import Bar, Control, BotFill, Instrument, Position, Rejection
 from strategies.runtime.orders import Decision
 from strategies.runtime.outbox import OUTBOX_KEY, decision_from_json, decision_to_json
 from strategies.runtime.runtime import Runtime
@@ -61,7 +61,7 @@ class LiveDriver:
             self.runtime.timer(name, at)
         await self._flush()
 
-    async def fill(self, fill: Fill, position: Position) -> None:
+    async def fill(self, fill: BotFill, position: Position) -> None:
         self.runtime.fill(fill)
         self.runtime.position(position, fill.time_ms)
         await self._flush()

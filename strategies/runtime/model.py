@@ -10,9 +10,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, NamedTuple
 
-from shared.bybit.messages import Instrument
+from shared.bybit.records import Instrument
 
-__all__ = ["Bar", "Fill", "Position", "Control", "Notice", "Rejection", "Instrument", "ZERO", "STOP_REASONS"]
+__all__ = ["Bar", "BotFill", "Position", "Control", "Notice", "Rejection", "Instrument", "ZERO", "STOP_REASONS"]
 
 ZERO = Decimal(0)
 # Reason recorded for fills of orders the exchange creates itself (position TP/SL, trailing stop).
@@ -34,7 +34,7 @@ class Bar(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Fill:
+class BotFill:
     """One of the bot's own executions. `reason` is the order's reason (the `{reason}` part of its
     orderLinkId), or sl / tp / trail for orders the exchange made from a position's stops."""
 

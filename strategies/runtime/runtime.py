@@ -16,7 +16,7 @@ import structlog
 
 from strategies.runtime.context import Context
 from strategies.runtime.guarding import RiskGate
-from strategies.runtime.model import Bar, Control, Fill, Position, Rejection
+from strategies.runtime.model import Bar, Control, BotFill, Position, Rejection
 from strategies.runtime.orders import Decision
 from strategies.runtime.state import JSONValue
 from strategies.runtime.strategy import Strategy
@@ -62,7 +62,7 @@ class Runtime:
             return
         self._call(bar.symbol, self.strategy.on_bar, ctx, bar)
 
-    def fill(self, fill: Fill) -> None:
+    def fill(self, fill: BotFill) -> None:
         self.ctx.now_ms = max(self.ctx.now_ms, fill.time_ms)
         self._call(fill.symbol, self.strategy.on_fill, self.ctx, fill)
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from strategies.runtime.feeds import Subscription
 from strategies.runtime.risk import RiskConfig
-from strategies.runtime.model import Bar, Control, Fill, Position, Rejection
+from strategies.runtime.model import Bar, Control, BotFill, Position, Rejection
 from strategies.runtime.timers import Timer
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class Strategy(Generic[C]):
     def on_bar(self, ctx: Context, bar: Bar) -> None:
         pass
 
-    def on_fill(self, ctx: Context, fill: Fill) -> None:
+    def on_fill(self, ctx: Context, fill: BotFill) -> None:
         pass
 
     def on_position(self, ctx: Context, position: Position) -> None:

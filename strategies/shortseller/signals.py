@@ -93,7 +93,7 @@ def in_cooldown(last_entry_at: datetime | None, now: datetime, cooldown_s: int) 
     return last_entry_at is not None and now - last_entry_at < timedelta(seconds=cooldown_s)
 
 
-class Refusal(StrEnum):
+class SignalRefusal(StrEnum):
     NO_CROSS = "no_cross"
     REGIME_INACTIVE = "regime_inactive"
     NOT_FLAT = "not_flat"
@@ -104,7 +104,7 @@ class Refusal(StrEnum):
 
 @dataclass(frozen=True)
 class Refused:
-    reason: Refusal
+    reason: SignalRefusal
     detail: str
 
 
@@ -116,17 +116,17 @@ def entry_allowed(*, crossed: bool, regime: Regime, flat: bool, last_entry_at: d
     came earlier that day, so the 12th cross of a day may enter and the 13th may not.
     """
     if not crossed:
-        return Refused(Refusal.NO_CROSS, "no cross below an EMA on this bar")
+        return Refused(SignalRefusal.NO_CROSS, "no cross below an EMA on this bar")
     if regime is not Regime.ACTIVE:
-        return Refused(Refusal.REGIME_INACTIVE, "regime INACTIVE")
+        return Refused(SignalRefusal.REGIME_INACTIVE, "regime INACTIVE")
     if not flat:
-        return Refused(Refusal.NOT_FLAT, f"a position is open on {rules.symbol}")
+        return Refused(SignalRefusal.NOT_FLAT, f"a position is open on {rules.symbol}")
     if in_cooldown(last_entry_at, now, rules.cooldown_s):
         assert last_entry_at is not None
         left_s = rules.cooldown_s - int((now - last_entry_at).total_seconds())
-        return Refused(Refusal.COOLDOWN, f"cooldown: {left_s} s left of {rules.cooldown_s} s")
+        return Refused(SignalRefusal.COOLDOWN, f"cooldown: {left_s} s left of {rules.cooldown_s} s")
     if crosses_before >= rules.daily_cross_cap:
-        return Refused(Refusal.CROSS_CAP, f"{crosses_before} crosses earlier today, cap {rules.daily_cross_cap}")
+        return Refused(SignalRefusal.CROSS_CAP, f"{crosses_before} crosses earlier today, cap {rules.daily_cross_cap}")
     return None
 
 
@@ -221,7 +221,7 @@ def entry_qty(wallet_balance: Decimal, price: Decimal, rules: SymbolRules, filte
     if filters.max_market_qty is not None:
         qty = min(qty, floor_to(filters.max_market_qty, filters.qty_step))
     if qty < filters.min_qty or qty * price < filters.min_notional:
-        return Refused(Refusal.SIZE_TOO_SMALL,
+        return Refused(SignalRefusal.SIZE_TOO_SMALL,
                        f"{qty} at {price} is below the minimum ({filters.min_qty} / {filters.min_notional} USDT)")
     return qty
 

@@ -20,7 +20,7 @@ import structlog
 from strategies.runtime.context import Context, to_decimal
 from strategies.runtime.feeds import Subscription, ema
 from strategies.runtime.indicators.warmup import ema_settle_bars
-from strategies.runtime.model import Bar, Fill, Position, Rejection
+from strategies.runtime.model import Bar, BotFill, Position, Rejection
 from strategies.runtime.risk.config import RiskConfig
 from strategies.runtime.strategy import Strategy
 from strategies.runtime.timers import Timer, daily
@@ -28,7 +28,7 @@ from strategies.shortseller.config import ShortSellerConfig, SymbolRules
 from strategies.shortseller.signals import (
     BarValues,
     Filters,
-    Refusal,
+    SignalRefusal,
     Refused,
     Regime,
     bot_side_exit,
@@ -148,11 +148,11 @@ class ShortSeller(Strategy[ShortSellerConfig]):
                                     last_entry_at=st.last_entry_at, now=now, crosses_before=crosses_before, rules=r)
             if refused is None:
                 st = self._enter(ctx, r, st, cur, now, crossed)
-            elif refused.reason is not Refusal.NO_CROSS:
+            elif refused.reason is not SignalRefusal.NO_CROSS:
                 self._refused(ctx, sym, refused)
         self._save(ctx, sym, st)
 
-    def on_fill(self, ctx: Context, fill: Fill) -> None:
+    def on_fill(self, ctx: Context, fill: BotFill) -> None:
         sym = fill.symbol
         st = self._load(ctx, sym)
         plan = st.position

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from shared.bybit.messages import parse_execution
+from shared.bybit.parse_rows import parse_execution
 
 FIELDS = ("bot_id", "symbol", "order_id", "client_order_id", "side", "exec_type", "exec_price", "exec_qty",
           "exec_value", "exec_time", "commission", "fee_rate", "fee_currency", "is_maker", "closed_size",

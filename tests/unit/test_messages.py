@@ -9,13 +9,33 @@ from typing import Any
 
 import pytest
 
-from shared.bybit.messages import (
-    AuthResult, BadFrame, Execution, FastExecution, Kline, OrderUpdate, Pong, PositionSnapshot,
-    SubscribeResult, Ticker, WalletSnapshot, classify_frame, datetime_to_ms, derive_close_reason,
-    ms_to_datetime, parse_execution, parse_execution_page, parse_execution_rows, parse_instrument_page,
-    parse_kline_result, parse_order_page, parse_order_link_id, parse_position_page, parse_public_trade,
+from shared.bybit.records import (
+    AuthResult,
+    BadFrame,
+    Execution,
+    FastExecution,
+    Kline,
+    OrderUpdate,
+    Pong,
+    PositionSnapshot,
+    SubscribeResult,
+    Ticker,
+    WalletSnapshot,
+)
+from shared.bybit.attribution import derive_close_reason, parse_order_link_id
+from shared.bybit.fields import datetime_to_ms, ms_to_datetime
+from shared.bybit.parse_rows import (
+    parse_execution,
+    parse_execution_page,
+    parse_execution_rows,
+    parse_instrument_page,
+    parse_kline_result,
+    parse_order_page,
+    parse_position_page,
+    parse_public_trade,
     parse_wallet_result,
 )
+from shared.bybit.frames import classify_frame
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bybit_v5"
 

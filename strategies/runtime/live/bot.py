@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 
-from shared.bybit.messages import parse_instrument
+from shared.bybit.parse_rows import parse_instrument
 from strategies.runtime.candles import INTERVAL_MS
 from strategies.runtime.driver import LiveDriver
 from strategies.runtime.feeds import Subscription

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from strategies.runtime.candles import INTERVAL_MS
-from strategies.runtime.model import STOP_REASONS, ZERO, Bar, Fill, Position
+from strategies.runtime.model import STOP_REASONS, ZERO, Bar, BotFill, Position
 from strategies.runtime.orders import CancelAll, CancelOrder, Intent, PlaceOrder, SetLeverage, TradingStop, reason_of
 
 CATEGORY = "linear"
@@ -97,7 +97,7 @@ def _iso_ms(raw: str) -> int:
     return (datetime.fromisoformat(raw.replace("Z", "+00:00")) - _EPOCH) // timedelta(milliseconds=1)
 
 
-def fill_from_stream(raw: str, bot_id: str) -> Fill | None:
+def fill_from_stream(raw: str, bot_id: str) -> BotFill | None:
     """The `fill` field of a `fills:{bot_id}` entry (the fills_channel JSON); None for non-trades (funding)."""
     try:
         d = json.loads(raw)
@@ -111,7 +111,7 @@ def fill_from_stream(raw: str, bot_id: str) -> Fill | None:
     stop = d.get("stop_order_type") or ""
     reason = STOP_REASONS.get(stop) or reason_of(link, bot_id) or "manual"
     try:
-        return Fill(symbol=str(d["symbol"]), side=str(d["side"]), qty=_dec(d["exec_qty"], "exec_qty"),
+        return BotFill(symbol=str(d["symbol"]), side=str(d["side"]), qty=_dec(d["exec_qty"], "exec_qty"),
                     price=_dec(d["exec_price"], "exec_price"), fee=_dec(d["commission"], "commission"),
                     time_ms=_iso_ms(str(d["exec_time"])), order_link_id=link, reason=reason,
                     is_maker=bool(d.get("is_maker")), exec_type="Trade", stop_order_type=stop)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 
-class Window(StrEnum):
+class GuardWindow(StrEnum):
     """What an equity guard measures its loss against."""
 
     DAY = "day"  # equity at the first update at or after 00:00 UTC
@@ -40,7 +40,7 @@ class EquityGuard:
     exactly at the threshold trips)."""
 
     name: str
-    window: Window
+    window: GuardWindow
     loss_pct: Decimal
     action: Action
     until: Until
@@ -51,14 +51,14 @@ class EquityGuard:
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ValueError(f"guard name must be letters, digits and '_', got {self.name!r}")
         _decimal(self.loss_pct, f"{self.name}.loss_pct", low=Decimal(0), high=Decimal(100), open_low=True)
-        for name, kind in (("window", Window), ("action", Action), ("until", Until)):
+        for name, kind in (("window", GuardWindow), ("action", Action), ("until", Until)):
             object.__setattr__(self, name, kind(getattr(self, name)))  # "day" as well as Window.DAY
         if self.action is Action.SCALE_SIZE:
             _decimal(self.size_factor, f"{self.name}.size_factor", low=Decimal(0), high=Decimal(1), open_low=True)
         if self.until is Until.RECOVERY:
             if self.action not in (Action.SCALE_SIZE, Action.BLOCK_ENTRIES):
                 raise ValueError(f"{self.name}: until=recovery suits scale_size or block_entries only")
-            if self.window is Window.PEAK:
+            if self.window is GuardWindow.PEAK:
                 raise ValueError(f"{self.name}: until=recovery needs a day, week or month window")
             _decimal(self.recovery_fraction, f"{self.name}.recovery_fraction", low=Decimal(0), high=Decimal(1))
 

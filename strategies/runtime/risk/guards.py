@@ -23,17 +23,17 @@ from decimal import Decimal
 from typing import Any
 
 from strategies.runtime.risk import calendar as cal
-from strategies.runtime.risk.config import Action, EquityGuard, RiskConfig, Until, Window
+from strategies.runtime.risk.config import Action, EquityGuard, RiskConfig, Until, GuardWindow
 from strategies.runtime.risk.events import EventKind, GuardEvent, Refusal, RefusalCode
 
 STATE_VERSION = 1
 KILL_SWITCH = "kill_switch"
 
-_WINDOW_START: dict[Window, Callable[[datetime], datetime]] = {
-    Window.DAY: cal.day_start, Window.WEEK: cal.week_start, Window.MONTH: cal.month_start,
+_WINDOW_START: dict[GuardWindow, Callable[[datetime], datetime]] = {
+    GuardWindow.DAY: cal.day_start, GuardWindow.WEEK: cal.week_start, GuardWindow.MONTH: cal.month_start,
 }
-_WINDOW_TEXT = {Window.DAY: "the day's start", Window.WEEK: "the week's start (Monday)",
-                Window.MONTH: "the month's start", Window.PEAK: "the equity peak"}
+_WINDOW_TEXT = {GuardWindow.DAY: "the day's start", GuardWindow.WEEK: "the week's start (Monday)",
+                GuardWindow.MONTH: "the month's start", GuardWindow.PEAK: "the equity peak"}
 _UNTIL: dict[Until, Callable[[datetime], datetime]] = {
     Until.NEXT_DAY: cal.next_day, Until.NEXT_WEEK: cal.next_week, Until.NEXT_MONTH: cal.next_month,
 }
@@ -66,7 +66,7 @@ class RiskGuards:
         self._last_update: datetime | None = None
         self._equity: Decimal | None = None
         self._peak: Decimal | None = None
-        self._refs: dict[Window, _Reference] = {}
+        self._refs: dict[GuardWindow, _Reference] = {}
         self._tripped: dict[str, _Trip] = {}
         self._kill: tuple[datetime, str] | None = None
         self._last_entry: dict[str, datetime] = {}
@@ -117,7 +117,7 @@ class RiskGuards:
                 events.append(event)
         return events
 
-    def _lift_recovery(self, now: datetime, window: Window, why: str) -> list[GuardEvent]:
+    def _lift_recovery(self, now: datetime, window: GuardWindow, why: str) -> list[GuardEvent]:
         events = []
         for name in list(self._tripped):
             guard = self._guards[name]
@@ -127,7 +127,7 @@ class RiskGuards:
         return events
 
     def _maybe_trip(self, now: datetime, equity: Decimal, guard: EquityGuard) -> GuardEvent | None:
-        reference = self._peak if guard.window is Window.PEAK else self._refs[guard.window].start_equity
+        reference = self._peak if guard.window is GuardWindow.PEAK else self._refs[guard.window].start_equity
         if reference is None or reference <= 0:
             return None
         loss_pct = (reference - equity) * 100 / reference
@@ -184,7 +184,7 @@ class RiskGuards:
             raise ValueError(f"no equity guard named {guard!r}; have {sorted(self._guards)}")
         if self._tripped.pop(guard, None) is None:
             return []
-        if self._guards[guard].window is Window.PEAK and self._equity is not None:
+        if self._guards[guard].window is GuardWindow.PEAK and self._equity is not None:
             self._peak = self._equity  # measure the next drawdown from here, or it trips again at once
         return [GuardEvent(EventKind.RESTORED, guard, now, f"{guard}: resumed by the operator")]
 
@@ -295,8 +295,8 @@ class RiskGuards:
     def killed(self) -> bool:
         return self._kill is not None
 
-    def reference(self, window: Window) -> Decimal | None:
-        if window is Window.PEAK:
+    def reference(self, window: GuardWindow) -> Decimal | None:
+        if window is GuardWindow.PEAK:
             return self._peak
         ref = self._refs.get(window)
         return None if ref is None else ref.start_equity
@@ -331,8 +331,8 @@ class RiskGuards:
             g._equity = _parse_dec(state["equity"], "equity")
             g._peak = _parse_dec(state["peak"], "peak")
             for w, r in state["windows"].items():
-                window = Window(w)
-                if window is Window.PEAK:
+                window = GuardWindow(w)
+                if window is GuardWindow.PEAK:
                     raise ValueError("windows: peak has no window reference")
                 g._refs[window] = _Reference(_time(r["start_at"], f"windows.{w}.start_at"),
                                              _dec_req(r["start_equity"], f"windows.{w}.start_equity"),

@@ -80,7 +80,7 @@ async def test_fills_subscription_is_filtered_to_the_bot(clean_state: TestStack)
 async def test_control_commands_reach_the_bot(clean_state: TestStack) -> None:
     """A pause given through the C2 query layer is seen by the bot, live and as standing state."""
     from shared.db.pool import open_pool
-    from shared.queries.control import Control
+    from shared.queries.control import BotController
     from shared.redis_client import redis_for
     st = clean_state
     platform = redis_for(st.redis, 0)
@@ -95,8 +95,8 @@ async def test_control_commands_reach_the_bot(clean_state: TestStack) -> None:
 
         task = asyncio.create_task(consume())
         await asyncio.sleep(0.3)
-        await Control(pool, platform).set_status(("lxalgo_001",), "paused", "admin:1")
-        await Control(pool, platform).set_status(("momentum_001",), "paused", "admin:1")
+        await BotController(pool, platform).set_status(("lxalgo_001",), "paused", "admin:1")
+        await BotController(pool, platform).set_status(("momentum_001",), "paused", "admin:1")
         await asyncio.wait_for(task, 10)
         assert await client.control_status() == "paused"
     await pool.close()

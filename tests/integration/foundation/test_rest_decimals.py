@@ -18,7 +18,7 @@ from aiohttp import web
 from services.trade_sync.exchange import AccountClient
 from services.trade_sync.windows import Window
 from shared.bybit.auth import sign_rest, signatures_equal
-from shared.bybit.messages import parse_execution_page
+from shared.bybit.parse_rows import parse_execution_page
 from shared.bybit.rest_client import BybitRestClient
 from shared.queries.flatten import Flattener
 

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from services.bybit_sim.handle import VenueAdmin
-from shared.bybit.messages import ms_to_datetime
+from shared.bybit.fields import ms_to_datetime
 from shared.bybit.rest_client import BybitRestClient
 from shared.redis_client import redis_for
 from tests.support.stack import TestStack

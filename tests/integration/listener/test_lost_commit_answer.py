@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from services.websocket_listener.ingest import FILL_SQL, Ticket
-from services.websocket_listener.rows import Fill
+from services.websocket_listener.rows import ListenerFill
 from tests.integration.listener.test_write_path import BOT, Harness, execs
 from tests.support.pg_answer_dropper import AnswerDropper
 from tests.support.stack import TestStack
@@ -27,7 +27,7 @@ async def test_fills_committed_behind_a_lost_answer_are_published_once(clean_sta
             batch = execs(40, "lost")
             ticket = Ticket()
             for e in batch:
-                await h.ingest.put_fill(Fill(BOT, e, "ws"), ticket)
+                await h.ingest.put_fill(ListenerFill(BOT, e, "ws"), ticket)
             await (await h.ingest.barrier(ticket)).wait()
             published = await h.published()
             stored = h.owner_query("SELECT exec_id FROM trading.fills")
@@ -41,7 +41,7 @@ async def test_fills_committed_behind_a_lost_answer_are_published_once(clean_sta
 
 
 def test_a_batch_id_answers_with_its_receipt_and_receipts_stay_until_drained(clean_state: TestStack) -> None:
-    rows = "[" + ",".join(Fill(BOT, e, "ws").message() for e in execs(5, "rcpt")) + "]"
+    rows = "[" + ",".join(ListenerFill(BOT, e, "ws").message() for e in execs(5, "rcpt")) + "]"
     first, other = uuid.uuid4(), uuid.uuid4()
     with psycopg.connect(clean_state.db.dsn("listener"), autocommit=True) as conn:
         new = {r[0] for r in conn.execute(FILL_SQL, (first, rows))}
@@ -66,7 +66,7 @@ async def test_announced_batches_leave_the_outbox_and_feed_both_channels(clean_s
         batch = execs(30, "drain")
         ticket = Ticket()
         for e in batch:
-            await h.ingest.put_fill(Fill(BOT, e, "ws"), ticket)
+            await h.ingest.put_fill(ListenerFill(BOT, e, "ws"), ticket)
         await (await h.ingest.barrier(ticket)).wait()
         assert h.owner_query("SELECT count(*) FROM trading.ingest_receipts") == [(1,)]  # announced, not drained yet
         assert await h.ingest.drain_outbox() == 1
@@ -76,11 +76,11 @@ async def test_announced_batches_leave_the_outbox_and_feed_both_channels(clean_s
     assert left == [(0,)]
     assert published == [e.exec_id for e in batch]
     assert [f["exec_id"] for _, f in feed] == published
-    assert [f["fill"] for _, f in feed] == [Fill(BOT, e, "ws").message() for e in batch]
+    assert [f["fill"] for _, f in feed] == [ListenerFill(BOT, e, "ws").message() for e in batch]
 
 
 async def test_receipts_left_by_a_previous_run_are_announced_at_start(clean_state: TestStack) -> None:
-    fills = [Fill(BOT, e, "ws") for e in execs(7, "left")]
+    fills = [ListenerFill(BOT, e, "ws") for e in execs(7, "left")]
     with psycopg.connect(clean_state.db.dsn("listener"), autocommit=True) as conn:
         conn.execute(FILL_SQL, (uuid.uuid4(), "[" + ",".join(f.message() for f in fills[:4]) + "]")).fetchall()
         conn.execute(FILL_SQL, (uuid.uuid4(), "[" + ",".join(f.message() for f in fills[4:]) + "]")).fetchall()

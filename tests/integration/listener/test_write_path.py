@@ -17,14 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.bybit.messages import BadFrame, Execution, OrderUpdate, PositionSnapshot, classify_frame
+from shared.bybit.records import BadFrame, Execution, OrderUpdate, PositionSnapshot
+from shared.bybit.frames import classify_frame
 from shared.db.pool import open_pool
 from shared.redis_client import redis_for
 from shared.settings import DatabaseSettings
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.dispatch import Dispatcher, Source, WalletThrottle
 from services.websocket_listener.ingest import FILLS_CHANNEL, Ingestor, Ticket
-from services.websocket_listener.rows import Fill
+from services.websocket_listener.rows import ListenerFill
 from tests.support.stack import TestStack, start_test_stack
 from tests.unit.listener.test_classify_fuzz import frames
 
@@ -96,11 +97,11 @@ async def test_each_execution_is_written_and_published_exactly_once(harness: Har
     batch = execs(50)
     ticket = Ticket()
     for e in batch + batch[:20]:  # duplicates inside the queue
-        await harness.ingest.put_fill(Fill(BOT, e, "ws"), ticket)
+        await harness.ingest.put_fill(ListenerFill(BOT, e, "ws"), ticket)
     await (await harness.ingest.barrier(ticket)).wait()
     again = Ticket()
     for e in batch[10:30]:  # and duplicates of committed rows
-        await harness.ingest.put_fill(Fill(BOT, e, "sync"), again)
+        await harness.ingest.put_fill(ListenerFill(BOT, e, "sync"), again)
     await (await harness.ingest.barrier(again)).wait()
     assert (ticket.inserted, ticket.duplicates, again.inserted, again.duplicates) == (50, 20, 0, 20)
     rows = harness.owner_query("SELECT exec_id, bot_id, exec_price, exec_qty, commission, source, close_reason "

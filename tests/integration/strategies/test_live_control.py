@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from services.bybit_sim.handle import VenueAdmin, VenueProcess
 from shared.bybit.rest_client import BybitRestClient
 from shared.db.pool import open_pool
-from shared.queries.control import Control
+from shared.queries.control import BotController
 from shared.redis_client import redis_for
 from tests.integration.listener.conftest import KEYS, ListenerProcess, listener_env
 from tests.support.live_bot import FIVE_MIN_MS, BotProcess, done, events, hold, started_n, step_to_next, wait_for
@@ -75,7 +75,7 @@ async def test_pause_and_flatten_are_obeyed_within_a_second(clean_state: TestSta
                     break
             assert Decimal((await position(rest))["size"]), "the bot never opened a position"
             began = time.monotonic()
-            control = Control(pool, platform)  # as C2 does: pause, then tell the bot to close (trade_sync,
+            control = BotController(pool, platform)  # as C2 does: pause, then tell the bot to close (trade_sync,
             await control.set_status((BOT,), "paused", by="test")  # which also closes, is not running here)
             assert await control.request_flatten(BOT, by="test") == 1  # the bot heard it
 

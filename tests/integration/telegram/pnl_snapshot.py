@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from shared.analytics.books import daily, replay
-from shared.analytics.fills import Fill
+from shared.analytics.fills import LedgerFill
 from shared.queries.reports import _BY_DAY_SQL, _BY_PAIR_SQL
 
 TOL = Decimal("1e-12")
@@ -36,11 +36,11 @@ SELECT bot_id, symbol, exec_id, 'o-' || exec_id, side, exec_type, exec_price, ex
 ON CONFLICT (exec_id) DO NOTHING"""
 
 
-def _day(f: Fill) -> date:
+def _day(f: LedgerFill) -> date:
     return f.exec_time.astimezone(timezone.utc).date()
 
 
-def _json(fills: list[Fill]) -> str:
+def _json(fills: list[LedgerFill]) -> str:
     return json.dumps([{"bot_id": f.bot_id, "symbol": f.symbol, "exec_id": f.exec_id, "side": f.side,
                         "exec_type": f.exec_type, "exec_price": str(f.exec_price), "exec_qty": str(f.exec_qty),
                         "exec_time": f.exec_time.isoformat(), "commission": str(f.commission), "seq": f.seq}
@@ -54,20 +54,20 @@ class StatementWriter:
     which statement wrote each fill."""
 
     statement_of: dict[str, int] = field(default_factory=dict)
-    statements: list[list[Fill]] = field(default_factory=list)
+    statements: list[list[LedgerFill]] = field(default_factory=list)
 
-    def register(self, fills: list[Fill]) -> int:
+    def register(self, fills: list[LedgerFill]) -> int:
         n = len(self.statements)
         self.statements.append(fills)
         for f in fills:
             self.statement_of[f.exec_id] = n
         return n
 
-    async def write(self, conn: psycopg.AsyncConnection[Any], fills: list[Fill]) -> None:
+    async def write(self, conn: psycopg.AsyncConnection[Any], fills: list[LedgerFill]) -> None:
         self.register(fills)
         await conn.execute(INSERT_SQL, (_json(fills),))
 
-    def write_sync(self, conn: psycopg.Connection[Any], fills: list[Fill]) -> None:
+    def write_sync(self, conn: psycopg.Connection[Any], fills: list[LedgerFill]) -> None:
         self.register(fills)
         conn.execute(INSERT_SQL, (_json(fills),))
 
@@ -97,7 +97,7 @@ def check_snapshot(conn: psycopg.Connection[Any], writer: StatementWriter) -> Sn
     `conn` is the owner's (only it may read the queue), not in a transaction."""
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        fills = [Fill(*r) for r in conn.execute(_FILLS_SQL)]
+        fills = [LedgerFill(*r) for r in conn.execute(_FILLS_SQL)]
         pending = [tuple(r) for r in conn.execute(
             "SELECT bot_id, symbol, day, first_exec_id FROM trading.pnl_pending")]
         days = {(r[0], r[1], r[2]): tuple(r[3:]) for r in conn.execute("""
@@ -116,7 +116,7 @@ def check_snapshot(conn: psycopg.Connection[Any], writer: StatementWriter) -> Sn
 
     queued = writer.queued(pending)  # type: ignore[arg-type]
     applied = [f for f in fills if f.exec_id not in queued]
-    per_pair: dict[Pair, list[Fill]] = defaultdict(list)
+    per_pair: dict[Pair, list[LedgerFill]] = defaultdict(list)
     for f in applied:
         per_pair[(f.bot_id, f.symbol)].append(f)
     exp_days: dict[tuple[str, str, date], tuple[Any, ...]] = {}

@@ -13,7 +13,7 @@ import pytest
 from services.bybit_sim.handle import VenueAdmin, VenueProcess
 from shared.bybit.rest_client import BybitRestClient
 from shared.db.pool import open_pool
-from shared.queries.control import Control
+from shared.queries.control import BotController
 from shared.queries.flatten_requests import (FLATTEN_GROUP, FLATTEN_REQUESTS_STREAM, result_key, submit,
                                              wait_results)
 from shared.redis_client import redis_for
@@ -80,7 +80,7 @@ async def test_flatten_is_executed_by_trade_sync(clean_state: TestStack, tmp_pat
                                                           "by": "admin:1", "at": "2026-01-01T00:00:00Z"})
             stale = await wait_results(platform, {"lxalgo_001": "stale1"}, 20)
             assert await positions(bot) == {"BTCUSDT": Decimal("0.010"), "ETHUSDT": Decimal("0.50")}
-            result = await Control(pool, platform, flatten_wait_s=20).flatten("lxalgo_001", "admin:1")
+            result = await BotController(pool, platform, flatten_wait_s=20).flatten("lxalgo_001", "admin:1")
             # the same request again (a sender's retry): acknowledged, not executed a second time
             (_id, done_req), = (await platform.xrevrange(FLATTEN_REQUESTS_STREAM, count=1))
             await platform.xadd(FLATTEN_REQUESTS_STREAM, done_req)

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from shared.analytics.books import daily, replay
-from shared.analytics.fills import Fill
+from shared.analytics.fills import LedgerFill
 from tests.integration.telegram.randomfills import random_history
 from tests.integration.telegram.writer import listener_writer
 from tests.support.stack import TestStack
@@ -22,9 +22,9 @@ pytestmark = pytest.mark.integration
 TOL = Decimal("1e-12")
 
 
-def _expected(fills: list[Fill]) -> tuple[dict, dict, dict]:
+def _expected(fills: list[LedgerFill]) -> tuple[dict, dict, dict]:
     """Per (bot, symbol, day): (trades, volume, realised, fees, funding, trips, wins, losses)."""
-    per_pair: dict[tuple[str, str], list[Fill]] = defaultdict(list)
+    per_pair: dict[tuple[str, str], list[LedgerFill]] = defaultdict(list)
     for f in fills:
         per_pair[(f.bot_id, f.symbol)].append(f)
     days, trips, opens = {}, {}, {}
@@ -66,7 +66,7 @@ def _actual(stack: TestStack) -> tuple[dict, dict, dict]:
     return days, {k: sorted(v) for k, v in trips.items()}, opens
 
 
-def _assert_same(stack: TestStack, fills: list[Fill]) -> None:
+def _assert_same(stack: TestStack, fills: list[LedgerFill]) -> None:
     exp_days, exp_trips, exp_opens = _expected(fills)
     days, trips, opens = _actual(stack)
     assert set(days) == set(exp_days)

@@ -22,7 +22,7 @@ import pytest
 
 from services.telegram_c2.service import open_backends
 from shared.analytics.books import daily, replay
-from shared.analytics.fills import Fill
+from shared.analytics.fills import LedgerFill
 from shared.analytics.metrics import sum_totals
 from shared.queries.reports import Reports
 from tests.integration.telegram.pnl_snapshot import StatementWriter, check_snapshot
@@ -33,8 +33,8 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 5, 1, 1, 0, tzinfo=timezone.utc)
 
 
-def _fill(n: int, side: str, qty: str, price: str, minutes: int) -> Fill:
-    return Fill(bot_id="lxalgo_001", symbol="BTCUSDT", exec_id=f"race-{n}", exec_type="Trade", side=side,
+def _fill(n: int, side: str, qty: str, price: str, minutes: int) -> LedgerFill:
+    return LedgerFill(bot_id="lxalgo_001", symbol="BTCUSDT", exec_id=f"race-{n}", exec_type="Trade", side=side,
                 exec_price=Decimal(price), exec_qty=Decimal(qty), exec_time=T0 + timedelta(minutes=minutes),
                 commission=Decimal("0.01"), seq=None)
 
@@ -93,7 +93,7 @@ async def test_reports_read_while_fills_commit_equal_a_replay_of_what_they_count
     fills = random_history(12, 3000, bots=("lxalgo_001", "momentum_001", "shortseller_001"), days=3)
     rnd = random.Random(12)
     rnd.shuffle(fills)
-    statements: list[list[Fill]] = []
+    statements: list[list[LedgerFill]] = []
     i = 0
     while i < len(fills):
         n = rnd.randint(1, 25)
@@ -162,7 +162,7 @@ async def test_reports_read_while_fills_commit_equal_a_replay_of_what_they_count
     with psycopg.connect(stack.db.dsn("owner", direct=True), autocommit=True) as conn:
         seen = check_snapshot(conn, writer)
     assert (seen.visible, seen.queued) == (len(fills), 0)
-    per_pair: dict[tuple[str, str], list[Fill]] = {}
+    per_pair: dict[tuple[str, str], list[LedgerFill]] = {}
     for f in fills:
         per_pair.setdefault((f.bot_id, f.symbol), []).append(f)
     expected = sum_totals(d.totals for v in per_pair.values() for d in daily(replay(v)))

@@ -7,18 +7,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
-from shared.analytics.fills import Fill
+from shared.analytics.fills import LedgerFill
 from shared.bots import BOTS
-from shared.bybit.messages import Execution
+from shared.bybit.records import Execution
 from shared.db.pool import open_pool
 from shared.redis_client import redis_for
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor
-from services.websocket_listener.rows import Fill as ListenerFill
+from services.websocket_listener.rows import ListenerFill
 from tests.support.stack import TestStack
 
 
-def execution(f: Fill, tag: str = "entry") -> Execution:
+def execution(f: LedgerFill, tag: str = "entry") -> Execution:
     return Execution(
         category="linear", symbol=f.symbol, exec_id=f.exec_id, order_id=f"o-{f.exec_id}",
         order_link_id=f"{f.bot_id}-{tag}-{f.exec_id}"[:36] if f.exec_type == "Trade" else "",
@@ -34,7 +34,7 @@ class ListenerWriter:
     def __init__(self, ingestor: Ingestor) -> None:
         self._ingestor = ingestor
 
-    async def write(self, fills: list[Fill], tags: dict[str, str] | None = None) -> None:
+    async def write(self, fills: list[LedgerFill], tags: dict[str, str] | None = None) -> None:
         """One batch (one transaction of the listener), committed when this returns. `tags` gives an
         exec_id's order tag (orderLinkId "{bot_id}-{tag}-..."; "entry" when not given)."""
         for f in fills:

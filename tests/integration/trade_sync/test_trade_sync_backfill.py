@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 
 from services.bybit_sim.handle import VenueAdmin, VenueProcess
-from shared.bybit.messages import parse_execution
+from shared.bybit.parse_rows import parse_execution
 from tests.support import trade_sync_harness as h
 from tests.support.stack import TestStack
 from tests.support.trade_sync_checks import differences, expected_row, stored_rows

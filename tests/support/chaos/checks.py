@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 
 from shared.analytics.books import daily, replay
-from shared.analytics.fills import Fill
-from shared.bybit.messages import ms_to_datetime
+from shared.analytics.fills import LedgerFill
+from shared.bybit.fields import ms_to_datetime
 from tests.integration.listener.helpers import field_differences
 from tests.support.stack import TestStack
 
@@ -97,17 +97,17 @@ def check_feed(name: str, truth: dict[str, list[dict[str, Any]]], seen: dict[str
     return res
 
 
-def venue_fill(bot_id: str, v: dict[str, Any]) -> Fill:
-    return Fill(bot_id=bot_id, symbol=v["symbol"], exec_id=v["execId"], exec_type=v["execType"], side=v["side"],
+def venue_fill(bot_id: str, v: dict[str, Any]) -> LedgerFill:
+    return LedgerFill(bot_id=bot_id, symbol=v["symbol"], exec_id=v["execId"], exec_type=v["execType"], side=v["side"],
                 exec_price=Decimal(v["execPrice"]), exec_qty=Decimal(v["execQty"]),
                 exec_time=ms_to_datetime(int(v["execTime"])), commission=Decimal(v["execFee"] or "0"),
                 seq=int(v["seq"]) if v.get("seq") not in (None, "") else None)
 
 
-def expected_pnl(fills: list[Fill]) -> tuple[dict[Any, tuple[Any, ...]], dict[Any, list[Any]], dict[Any, Any]]:
+def expected_pnl(fills: list[LedgerFill]) -> tuple[dict[Any, tuple[Any, ...]], dict[Any, list[Any]], dict[Any, Any]]:
     """Per (bot, symbol, day): (trades, volume, realised, fees, funding, trips, wins, losses); round trips;
     open (qty, cost): an independent replay in Python (shared/analytics, average cost)."""
-    per_pair: dict[tuple[str, str], list[Fill]] = defaultdict(list)
+    per_pair: dict[tuple[str, str], list[LedgerFill]] = defaultdict(list)
     for f in fills:
         per_pair[(f.bot_id, f.symbol)].append(f)
     days, trips, opens = {}, {}, {}

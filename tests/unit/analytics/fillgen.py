@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
-from shared.analytics.fills import Fill
+from shared.analytics.fills import LedgerFill
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -23,8 +23,8 @@ def fill(
     symbol: str = "BTCUSDT",
     bot_id: str = "momentum_001",
     seq: int | None = None,
-) -> Fill:
-    return Fill(
+) -> LedgerFill:
+    return LedgerFill(
         bot_id=bot_id,
         symbol=symbol,
         exec_id=f"e{n:04d}",
@@ -39,10 +39,10 @@ def fill(
 
 
 @st.composite
-def fill_sequences(draw: st.DrawFn) -> list[Fill]:
+def fill_sequences(draw: st.DrawFn) -> list[LedgerFill]:
     """Random trading over two symbols and several days, with funding, ADL and equal timestamps."""
     n = draw(st.integers(min_value=1, max_value=40))
-    out: list[Fill] = []
+    out: list[LedgerFill] = []
     for i in range(n):
         kind = draw(st.sampled_from(["Trade"] * 8 + ["Funding", "AdlTrade"]))
         side = draw(st.sampled_from(["Buy", "Sell"]))
@@ -54,7 +54,7 @@ def fill_sequences(draw: st.DrawFn) -> list[Fill]:
         fee = Decimal(draw(st.integers(min_value=-50, max_value=500))) / 10000
         minute = draw(st.integers(min_value=0, max_value=6 * 24 * 60))
         out.append(
-            Fill(
+            LedgerFill(
                 bot_id="lxalgo_001",
                 symbol=draw(st.sampled_from(["BTCUSDT", "ETHUSDT"])),
                 exec_id=f"x{i:03d}",

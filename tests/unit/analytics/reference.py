@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from fractions import Fraction
 
-from shared.analytics.fills import Fill
+from shared.analytics.fills import LedgerFill
 
 MOVES = {"Trade", "AdlTrade", "BustTrade", "Delivery", "BlockTrade", "MovePosition", "FutureSpread"}
 
@@ -36,11 +36,11 @@ class RefResult:
     avg_entry: dict[tuple[str, str], Fraction]
 
 
-def _order(f: Fill) -> tuple:
+def _order(f: LedgerFill) -> tuple:
     return (f.exec_time, f.seq or 0, f.exec_id)
 
 
-def simulate(fills: list[Fill]) -> RefResult:
+def simulate(fills: list[LedgerFill]) -> RefResult:
     realised: dict[str, Fraction] = {}
     fees: dict[str, Fraction] = {}
     funding: dict[str, Fraction] = {}
@@ -92,7 +92,7 @@ def simulate(fills: list[Fill]) -> RefResult:
     return RefResult(realised, fees, funding, trips, dict(pos), dict(avg))
 
 
-def daily_net(fills: list[Fill], ref: RefResult) -> dict[date, Fraction]:
+def daily_net(fills: list[LedgerFill], ref: RefResult) -> dict[date, Fraction]:
     out: dict[date, Fraction] = defaultdict(Fraction)
     for f in fills:
         out[f.exec_time.date()] += ref.realised_by_fill[f.exec_id] - ref.fee_by_fill[f.exec_id] - ref.funding_by_fill[f.exec_id]

@@ -7,7 +7,7 @@ import pytest
 
 from services.bybit_sim.engine import Engine, OrderRequest
 from services.bybit_sim.instruments import INSTRUMENTS
-from services.bybit_sim.models import Account, VenueError
+from services.bybit_sim.models import SimAccount, VenueError
 
 T = 1_790_000_000_000
 
@@ -24,7 +24,7 @@ def _engine(partial: bool = False, balance: str = "100000") -> tuple[Engine, Pri
     prices = Prices()
     engine = Engine(1, prices, partial_fills=partial)
     for key in ("a", "b"):
-        engine.accounts[key] = Account(key, "s", D(balance))
+        engine.accounts[key] = SimAccount(key, "s", D(balance))
     return engine, prices
 
 

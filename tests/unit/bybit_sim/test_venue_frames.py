@@ -10,7 +10,7 @@ from services.bybit_sim.engine import Engine, Event, OrderRequest
 from services.bybit_sim.frames import (execution_ws_json, order_ws_json, position_ws_json, private_frame,
                                        wallet_ws_json)
 from services.bybit_sim.instruments import INSTRUMENTS
-from services.bybit_sim.models import Account, Execution, Order, Position
+from services.bybit_sim.models import SimAccount, SimExecution, Order, SimPosition
 from services.bybit_sim.render import execution_ws, num, order_ws, position_ws, wallet_ws
 
 dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -52,8 +52,8 @@ def _events() -> list[tuple[Engine, Event]]:
             kept.extend((eng, Event(e.api_key, e.topic, copy.copy(e.obj) if e.topic in ("order", "position")
                                     else e.obj)) for e in evs)
 
-        eng.accounts["a"] = Account("a", "s", Decimal("1000000"))
-        eng.accounts["poor"] = Account("poor", "s", Decimal("100"))
+        eng.accounts["a"] = SimAccount("a", "s", Decimal("1000000"))
+        eng.accounts["poor"] = SimAccount("poor", "s", Decimal("100"))
         n = 0
         for symbol, inst in INSTRUMENTS.items():
             for i in range(6):
@@ -103,17 +103,17 @@ def test_rows_are_byte_identical_to_dumps_of_the_row_dicts() -> None:
     kinds = set()
     for eng, ev in _events():
         obj = ev.obj
-        if isinstance(obj, Execution):
+        if isinstance(obj, SimExecution):
             assert execution_ws_json(obj) == dumps(execution_ws(obj))
             kinds.add(obj.exec_type)
         elif isinstance(obj, Order):
             assert order_ws_json(obj) == dumps(order_ws(obj))
             kinds.add(obj.status)
-        elif isinstance(obj, Position):
+        elif isinstance(obj, SimPosition):
             assert position_ws_json(eng, obj) == dumps(position_ws(eng, obj))
             kinds.add("short" if obj.size < 0 else "long" if obj.size > 0 else "flat")
         else:
-            assert isinstance(obj, Account)
+            assert isinstance(obj, SimAccount)
             assert wallet_ws_json(eng, obj) == dumps(wallet_ws(eng, obj))
             kinds.add("negative equity" if eng.equity(obj) <= 0 else "wallet")
     assert {"Trade", "Funding", "Filled", "PartiallyFilled", "New", "Cancelled", "short", "long", "flat",
@@ -121,7 +121,7 @@ def test_rows_are_byte_identical_to_dumps_of_the_row_dicts() -> None:
 
 
 def test_frame_wraps_rows_like_dumps() -> None:
-    rows = [e.obj for _, e in _events() if isinstance(e.obj, Execution)][:5]
+    rows = [e.obj for _, e in _events() if isinstance(e.obj, SimExecution)][:5]
     text = private_frame("ab12000000000007", "execution", NOW, [execution_ws_json(e) for e in rows])
     assert text == dumps({"id": "ab12000000000007", "topic": "execution", "creationTime": NOW,
                           "data": [execution_ws(e) for e in rows]})

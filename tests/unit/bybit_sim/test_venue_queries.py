@@ -4,14 +4,14 @@ from decimal import Decimal
 
 import pytest
 
-from services.bybit_sim.models import Account, Execution, VenueError
+from services.bybit_sim.models import SimAccount, SimExecution, VenueError
 from services.bybit_sim.queries import WEEK_MS, Params, list_executions, time_window
 
 NOW = 1_790_000_000_000
 
 
-def _exec(n: int, t: int, symbol: str = "BTCUSDT") -> Execution:
-    return Execution(f"id-{n}", symbol, "o", "", "Buy", Decimal("100"), Decimal("0.001"), Decimal("0.1"),
+def _exec(n: int, t: int, symbol: str = "BTCUSDT") -> SimExecution:
+    return SimExecution(f"id-{n}", symbol, "o", "", "Buy", Decimal("100"), Decimal("0.001"), Decimal("0.1"),
                      Decimal("0"), Decimal("0.00055"), "Trade", t, False, Decimal(0), Decimal(0), Decimal("100"),
                      Decimal("0.001"), "Market", "UNKNOWN", Decimal("100"), n, Decimal(0))
 
@@ -35,7 +35,7 @@ def test_params_reject_malformed_values() -> None:
 
 
 def test_cursor_pages_are_disjoint_newest_first_and_stable_for_equal_times() -> None:
-    acct = Account("k", "s", Decimal(0))
+    acct = SimAccount("k", "s", Decimal(0))
     for n in range(25):
         acct.executions.add(_exec(n, NOW - 1000 + n // 5))  # five executions share each timestamp
     ids, cursor = [], None
@@ -49,7 +49,7 @@ def test_cursor_pages_are_disjoint_newest_first_and_stable_for_equal_times() -> 
 
 
 def test_filters() -> None:
-    acct = Account("k", "s", Decimal(0))
+    acct = SimAccount("k", "s", Decimal(0))
     acct.executions.add(_exec(1, NOW - 10, "ETHUSDT"))
     acct.executions.add(_exec(2, NOW - 5))
     page = list_executions(acct, Params({"category": "linear", "symbol": "ETHUSDT"}), NOW)

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 import pytest
 
 from services.bybit_sim.engine import Engine, OrderRequest
-from services.bybit_sim.models import Account, VenueError
+from services.bybit_sim.models import SimAccount, VenueError
 from services.bybit_sim.triggers import Move, candle_moves
 
 T = 1_790_000_000_000
@@ -24,7 +24,7 @@ class Prices:
 def _engine(slippage: str = "0") -> tuple[Engine, Prices]:
     prices = Prices()
     engine = Engine(1, prices, slippage_bps=D(slippage))
-    engine.accounts["a"] = Account("a", "s", D("100000"))
+    engine.accounts["a"] = SimAccount("a", "s", D("100000"))
     return engine, prices
 
 

@@ -11,7 +11,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.bybit.messages import BadFrame, Execution, classify_frame
+from shared.bybit.records import BadFrame, Execution
+from shared.bybit.frames import classify_frame
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "bybit_v5"
 WS_FIXTURES = sorted(p.read_text() for p in FIXTURES.glob("ws_*.json"))

@@ -10,11 +10,13 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.bybit.messages import Execution, PositionSnapshot, classify_frame, ms_to_datetime
+from shared.bybit.records import Execution, PositionSnapshot
+from shared.bybit.fields import ms_to_datetime
+from shared.bybit.frames import classify_frame
 from services.websocket_listener.catchup import WINDOW_MS, PassRequests, windows
 from services.websocket_listener.dispatch import WalletThrottle
 from services.websocket_listener.rows import (
-    FILL_COLUMNS, MESSAGE_COLUMNS, Fill, PositionCrossCheck, message_from_row, order_progress, position_value,
+    FILL_COLUMNS, MESSAGE_COLUMNS, ListenerFill, PositionCrossCheck, message_from_row, order_progress, position_value,
 )
 from services.websocket_listener.streams import backoff_delay, public_topics
 
@@ -43,7 +45,7 @@ def position(side: str, size: str, seq: int) -> PositionSnapshot:
 
 
 def test_fill_row_matches_columns_and_keeps_decimals() -> None:
-    fill = Fill("shortseller_001", EXEC, "ws")  # type: ignore[arg-type]
+    fill = ListenerFill("shortseller_001", EXEC, "ws")  # type: ignore[arg-type]
     row = fill.row()
     assert len(row) == len(FILL_COLUMNS)
     values = dict(zip(FILL_COLUMNS, row))
@@ -53,7 +55,7 @@ def test_fill_row_matches_columns_and_keeps_decimals() -> None:
 
 
 def test_fill_message_is_json_with_decimal_strings() -> None:
-    message = json.loads(Fill("shortseller_001", EXEC, "sync").message())  # type: ignore[arg-type]
+    message = json.loads(ListenerFill("shortseller_001", EXEC, "sync").message())  # type: ignore[arg-type]
     assert message["exec_price"] == "95900.1" and message["exec_qty"] == "0.5"
     assert message["exec_time"] == "2025-05-03T11:06:40.353000Z" and message["is_trade"] is True
     assert message["bot_id"] == "shortseller_001" and message["source"] == "sync"
@@ -72,14 +74,14 @@ def test_cross_check_agrees_when_fills_explain_the_snapshot() -> None:
     assert check.check("b", position("Buy", "1", 10)) is None  # first snapshot anchors
     for f in (execution("e1", "Buy", "0.5", 11), execution("e2", "Sell", "2", 12),
               execution("f1", "Buy", "9", 13, exec_type="Funding")):
-        check.add_fill(Fill("b", f, "ws"))
+        check.add_fill(ListenerFill("b", f, "ws"))
     assert check.check("b", position("Sell", "0.5", 12)) is None
 
 
 def test_cross_check_reports_a_missing_fill() -> None:
     check = PositionCrossCheck()
     check.check("b", position("Buy", "1", 10))
-    check.add_fill(Fill("b", execution("e1", "Buy", "0.5", 11), "ws"))
+    check.add_fill(ListenerFill("b", execution("e1", "Buy", "0.5", 11), "ws"))
     assert check.check("b", position("Buy", "2", 12)) == Decimal("1.5")
     # Re-anchored on the exchange's figure: the next consistent snapshot is fine again.
     assert check.check("b", position("Buy", "2", 13)) is None
@@ -88,7 +90,7 @@ def test_cross_check_reports_a_missing_fill() -> None:
 def test_cross_check_ignores_late_snapshots_and_late_fills() -> None:
     check = PositionCrossCheck()
     check.check("b", position("Buy", "1", 10))
-    check.add_fill(Fill("b", execution("e0", "Buy", "5", 9), "ws"))  # older than the anchor: already in it
+    check.add_fill(ListenerFill("b", execution("e0", "Buy", "5", 9), "ws"))  # older than the anchor: already in it
     assert check.check("b", position("Buy", "7", 8)) is None
     assert check.check("b", position("Buy", "1", 10)) is None
 
@@ -159,7 +161,7 @@ def test_fill_message_text_equals_the_json_encoding_of_its_fields(
     execution = replace(EXEC, exec_id=exec_id, fee_currency=fee_currency, order_link_id=order_link_id,  # type: ignore[type-var]
                         stop_order_type=stop_order_type, exec_price=price, fee_rate=fee_rate, is_maker=is_maker,
                         seq=seq, exec_type=exec_type)
-    fill = Fill(bot_id, execution, "ws")
+    fill = ListenerFill(bot_id, execution, "ws")
     assert fill.message() == json.dumps(fill.message_fields(), separators=(",", ":"))
     assert json.loads(fill.message())["exec_price"] == str(price)
 
@@ -170,7 +172,7 @@ def test_fill_message_text_equals_the_json_encoding_of_its_fields(
 def test_a_stored_fill_is_announced_again_with_its_first_message(fee_rate: Decimal | None, maker: bool | None,
                                                                  link: str, seq: int | None, exec_type: str) -> None:
     assert isinstance(EXEC, Execution)
-    fill = Fill("momentum_001", replace(EXEC, fee_rate=fee_rate, is_maker=maker, order_link_id=link, seq=seq,
+    fill = ListenerFill("momentum_001", replace(EXEC, fee_rate=fee_rate, is_maker=maker, order_link_id=link, seq=seq,
                                         exec_type=exec_type), "sync")
     row = dict(zip(FILL_COLUMNS, fill.row()))  # what psycopg returns for the stored row
     assert set(MESSAGE_COLUMNS) <= set(row)

@@ -12,7 +12,7 @@ from strategies.backtest.data import sim_instruments
 from strategies.backtest.engine import Backtest
 from strategies.runtime.candles import Candles, to_ms
 from strategies.runtime.context import Context
-from strategies.runtime.model import Bar, Fill, Position, Rejection
+from strategies.runtime.model import Bar, BotFill, Position, Rejection
 from strategies.runtime.strategy import Strategy, StrategyConfig
 
 T0 = to_ms("2025-05-01T00:00")
@@ -46,7 +46,7 @@ class Scripted(Strategy[StrategyConfig]):
         if bar.symbol == self.config.symbols[0] and n in self.actions:
             self.actions[n](ctx, bar)
 
-    def on_fill(self, ctx: Context, fill: Fill) -> None:
+    def on_fill(self, ctx: Context, fill: BotFill) -> None:
         self.seen.append(("fill", fill))
 
     def on_position(self, ctx: Context, position: Position) -> None:
@@ -66,5 +66,5 @@ def run(strategy: Strategy[Any], data: dict[str, Candles], **rules: Any) -> Back
     return bt
 
 
-def fills(s: Scripted) -> list[Fill]:
+def fills(s: Scripted) -> list[BotFill]:
     return [x for kind, x in s.seen if kind == "fill"]

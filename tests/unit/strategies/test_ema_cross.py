@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from strategies.backtest.runner import RunSpec, run
+from strategies.backtest.runner import BacktestSpec, run
 from strategies.examples.ema_cross import EmaCrossConfig, cross
 from strategies.runtime.candles import load_shipped, to_ms
 from strategies.runtime.indicators import vectorised
@@ -28,7 +28,7 @@ def test_config_is_typed_and_checked() -> None:
 
 def test_on_real_candles_entries_are_the_next_open_after_a_cross() -> None:
     frm, to = to_ms("2025-05-01"), to_ms("2025-05-15")
-    r = run(RunSpec("ema_cross", ("BTCUSDT",), frm, to, settings=(("fast", "8"), ("slow", "21"))))
+    r = run(BacktestSpec("ema_cross", ("BTCUSDT",), frm, to, settings=(("fast", "8"), ("slow", "21"))))
     c = load_shipped("BTCUSDT", "5m")
     f, s = vectorised.ema(c.close, 8), vectorised.ema(c.close, 21)
     opens = dict(zip(c.start_ms.tolist(), c.open.tolist()))
@@ -62,7 +62,7 @@ def test_incremental_indicators_give_the_same_decisions_as_vectorised() -> None:
 
 
 def test_a_4h_strategy_on_1h_candles_decides_at_4h_closes_and_stops_on_the_1h_path() -> None:
-    r = run(RunSpec("ema_cross", ("BTCUSDT", "SOLUSDT"), to_ms("2023-06-01"), to_ms("2024-01-01"), interval="1h",
+    r = run(BacktestSpec("ema_cross", ("BTCUSDT", "SOLUSDT"), to_ms("2023-06-01"), to_ms("2024-01-01"), interval="1h",
                     settings=(("interval", "4h"), ("stop_loss_pct", "3"), ("take_profit_pct", "6"))))
     four_h = 4 * 3_600_000
     assert r.interval == "1h" and len(r.trades) > 30

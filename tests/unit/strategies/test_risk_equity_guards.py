@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from strategies.runtime.risk import (
-    EventKind, GuardEvent, RefusalCode, RiskConfig, RiskGuards, Window,
+    EventKind, GuardEvent, RefusalCode, RiskConfig, RiskGuards, GuardWindow,
 )
 from strategies.runtime.risk.presets import lxalgo_equity_guards, momentum_equity_guards
 
@@ -63,7 +63,7 @@ def test_lxalgo_day_loss_closes_all_and_blocks_until_the_next_utc_day(restart: b
     e = only(g.on_equity(at(3), D(10500)))
     assert (e.kind, e.guard) == (EventKind.RESTORED, "day_loss")
     assert entry_refusal(g, at(3)) is None
-    assert g.reference(Window.DAY) == D(10500) and g.reference(Window.WEEK) == D(10000)
+    assert g.reference(GuardWindow.DAY) == D(10500) and g.reference(GuardWindow.WEEK) == D(10000)
 
 
 def test_lxalgo_day_guard_lifts_at_midnight_even_without_an_equity_update() -> None:
@@ -118,7 +118,7 @@ def test_lxalgo_half_size_ends_when_the_week_rolls_over() -> None:
     assert g.on_equity(at(8, 23, 59, 59), D(9600)) == []  # Sunday night: still the same week
     e = only(g.on_equity(at(9), D(9600)))  # Monday 00:00
     assert (e.kind, e.guard) == (EventKind.RESTORED, "week_half_size")
-    assert g.size_factor(at(9)) == 1 and g.reference(Window.WEEK) == D(9600)
+    assert g.size_factor(at(9)) == 1 and g.reference(GuardWindow.WEEK) == D(9600)
 
 
 @pytest.mark.parametrize("restart", [False, True])
@@ -222,7 +222,7 @@ def test_momentum_month_minus_15_halts_until_next_month(restart: bool) -> None:
     events = g.on_equity(datetime(2025, 7, 1, tzinfo=UTC), D(8600))
     assert (EventKind.RESTORED, "month_loss") in {(e.kind, e.guard) for e in events}
     assert entry_refusal(g, datetime(2025, 7, 1, tzinfo=UTC)) is None
-    assert g.reference(Window.MONTH) == D(8600)
+    assert g.reference(GuardWindow.MONTH) == D(8600)
 
 
 def test_momentum_month_across_a_year_end() -> None:
@@ -242,7 +242,7 @@ def test_momentum_drawdown_20_from_peak_halts_until_resumed(restart: bool) -> No
     ups = [10000 + 200 * i for i in range(11)]
     downs = [12000 - 300 * i for i in range(1, 8)]
     assert _momentum_days(g, ups + downs, first_day=1) == []
-    assert g.reference(Window.PEAK) == D(12000)
+    assert g.reference(GuardWindow.PEAK) == D(12000)
     assert not [e for e in g.on_equity(at(18), D("9600.01")) if e.guard == "drawdown"]
     e = only([e for e in g.on_equity(at(18, 1), D(9600)) if e.guard == "drawdown"])  # exactly -20 %
     assert (e.kind, e.flatten, e.until) == (EventKind.HALTED, False, None)
@@ -256,7 +256,7 @@ def test_momentum_drawdown_20_from_peak_halts_until_resumed(restart: bool) -> No
         g = restarted(g)
     e = only(g.resume(later, "drawdown"))
     assert (e.kind, e.guard) == (EventKind.RESTORED, "drawdown")
-    assert g.reference(Window.PEAK) == D(9700)  # the next drawdown is measured from here
+    assert g.reference(GuardWindow.PEAK) == D(9700)  # the next drawdown is measured from here
     assert entry_refusal(g, later) is None
     assert g.on_equity(later + timedelta(hours=1), D(9700)) == []
 

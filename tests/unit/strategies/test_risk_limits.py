@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from strategies.runtime.risk import (
-    KILL_SWITCH, Action, EquityGuard, EventKind, RefusalCode, RiskConfig, RiskGuards, Until, Window,
+    KILL_SWITCH, Action, EquityGuard, EventKind, RefusalCode, RiskConfig, RiskGuards, Until, GuardWindow,
 )
 
 D = Decimal
@@ -110,10 +110,10 @@ def test_kill_switch_flattens_and_halts_until_released() -> None:
 
 def test_scale_factors_do_not_compound_and_halts_come_before_blocks() -> None:
     guards = (
-        EquityGuard("a", Window.DAY, D(1), Action.SCALE_SIZE, Until.NEXT_DAY, size_factor=D("0.5")),
-        EquityGuard("b", Window.DAY, D(2), Action.SCALE_SIZE, Until.NEXT_DAY, size_factor=D("0.25")),
-        EquityGuard("c", Window.DAY, D(3), Action.BLOCK_ENTRIES, Until.NEXT_DAY),
-        EquityGuard("d", Window.DAY, D(4), Action.HALT, Until.MANUAL),
+        EquityGuard("a", GuardWindow.DAY, D(1), Action.SCALE_SIZE, Until.NEXT_DAY, size_factor=D("0.5")),
+        EquityGuard("b", GuardWindow.DAY, D(2), Action.SCALE_SIZE, Until.NEXT_DAY, size_factor=D("0.25")),
+        EquityGuard("c", GuardWindow.DAY, D(3), Action.BLOCK_ENTRIES, Until.NEXT_DAY),
+        EquityGuard("d", GuardWindow.DAY, D(4), Action.HALT, Until.MANUAL),
     )
     g = RiskGuards(RiskConfig(equity_guards=guards))
     g.on_equity(T0, D(100))
@@ -132,7 +132,7 @@ def test_scale_factors_do_not_compound_and_halts_come_before_blocks() -> None:
 
 def test_a_non_positive_reference_trips_nothing() -> None:
     g = RiskGuards(RiskConfig(equity_guards=(
-        EquityGuard("day", Window.DAY, D(2), Action.HALT, Until.NEXT_DAY),)))
+        EquityGuard("day", GuardWindow.DAY, D(2), Action.HALT, Until.NEXT_DAY),)))
     g.on_equity(T0, D(0))
     assert g.on_equity(T0, D(-5)) == []
 
@@ -170,7 +170,7 @@ def test_bad_amounts_and_backwards_time_are_rejected_and_change_nothing() -> Non
     ({"entry_block_h": 5}, "divide 24"),
     ({"max_order_notional_usdt": 200}, "finite Decimal"),
     ({"max_leverage": D(0)}, "max_leverage must be > 0"),
-    ({"equity_guards": (EquityGuard("x", Window.DAY, D(1), Action.HALT, Until.NEXT_DAY),) * 2}, "unique"),
+    ({"equity_guards": (EquityGuard("x", GuardWindow.DAY, D(1), Action.HALT, Until.NEXT_DAY),) * 2}, "unique"),
 ])
 def test_bad_config_is_rejected(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -178,12 +178,12 @@ def test_bad_config_is_rejected(kwargs: dict, match: str) -> None:
 
 
 @pytest.mark.parametrize(("args", "kwargs", "match"), [
-    (("x", Window.DAY, D(0), Action.HALT, Until.NEXT_DAY), {}, "loss_pct must be > 0"),
-    (("x", Window.DAY, D(101), Action.HALT, Until.NEXT_DAY), {}, "loss_pct must be <= 100"),
-    (("x", Window.DAY, D(2), Action.SCALE_SIZE, Until.NEXT_DAY), {"size_factor": D("1.5")}, "size_factor"),
-    (("x", Window.DAY, D(2), Action.HALT, Until.RECOVERY), {}, "scale_size or block_entries"),
-    (("x", Window.PEAK, D(2), Action.SCALE_SIZE, Until.RECOVERY), {"size_factor": D("0.5")}, "day, week or month"),
-    (("bad name", Window.DAY, D(2), Action.HALT, Until.NEXT_DAY), {}, "guard name"),
+    (("x", GuardWindow.DAY, D(0), Action.HALT, Until.NEXT_DAY), {}, "loss_pct must be > 0"),
+    (("x", GuardWindow.DAY, D(101), Action.HALT, Until.NEXT_DAY), {}, "loss_pct must be <= 100"),
+    (("x", GuardWindow.DAY, D(2), Action.SCALE_SIZE, Until.NEXT_DAY), {"size_factor": D("1.5")}, "size_factor"),
+    (("x", GuardWindow.DAY, D(2), Action.HALT, Until.RECOVERY), {}, "scale_size or block_entries"),
+    (("x", GuardWindow.PEAK, D(2), Action.SCALE_SIZE, Until.RECOVERY), {"size_factor": D("0.5")}, "day, week or month"),
+    (("bad name", GuardWindow.DAY, D(2), Action.HALT, Until.NEXT_DAY), {}, "guard name"),
     (("x", "fortnight", D(2), Action.HALT, Until.NEXT_DAY), {}, "fortnight"),
 ])
 def test_bad_equity_guard_is_rejected(args: tuple, kwargs: dict, match: str) -> None:
@@ -193,7 +193,7 @@ def test_bad_equity_guard_is_rejected(args: tuple, kwargs: dict, match: str) -> 
 
 def test_equity_guard_takes_plain_strings_from_configuration_files() -> None:
     guard = EquityGuard("dd", "peak", D(20), "halt", "manual")  # type: ignore[arg-type]
-    assert (guard.window, guard.action, guard.until) == (Window.PEAK, Action.HALT, Until.MANUAL)
+    assert (guard.window, guard.action, guard.until) == (GuardWindow.PEAK, Action.HALT, Until.MANUAL)
     g = RiskGuards(RiskConfig(equity_guards=(guard,)))
     g.on_equity(T0, D(100))
     e, = g.on_equity(T0, D(80))
@@ -201,7 +201,7 @@ def test_equity_guard_takes_plain_strings_from_configuration_files() -> None:
 
 
 def _tripped_state() -> tuple[RiskConfig, dict]:
-    cfg = RiskConfig(equity_guards=(EquityGuard("day", Window.DAY, D(2), Action.HALT, Until.NEXT_DAY),))
+    cfg = RiskConfig(equity_guards=(EquityGuard("day", GuardWindow.DAY, D(2), Action.HALT, Until.NEXT_DAY),))
     g = RiskGuards(cfg)
     g.on_equity(T0, D(100))
     g.on_equity(T0, D(90))

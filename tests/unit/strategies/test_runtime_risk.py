@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from strategies.runtime.risk import Action, EquityGuard, RiskConfig, Until, Window
+from strategies.runtime.risk import Action, EquityGuard, RiskConfig, Until, GuardWindow
 from tests.unit.strategies.bt_helpers import Scripted, candles, fills, run
 
 D = Decimal
@@ -35,7 +35,7 @@ def test_entries_over_a_limit_are_refused_with_the_guards_reason() -> None:
 
 
 def test_a_tripped_flatten_guard_closes_positions_and_refuses_entries() -> None:
-    guard = EquityGuard("day_stop", Window.DAY, D(2), Action.FLATTEN_AND_HALT, Until.NEXT_DAY)
+    guard = EquityGuard("day_stop", GuardWindow.DAY, D(2), Action.FLATTEN_AND_HALT, Until.NEXT_DAY)
     s = Guarded({0: lambda ctx, bar: ctx.market("BTCUSDT", "Buy", D(1), reason="entry"),
                  3: lambda ctx, bar: ctx.market("BTCUSDT", "Buy", D(1), reason="entry")},
                 RiskConfig(equity_guards=(guard,)))

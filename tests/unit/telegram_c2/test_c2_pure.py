@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from services.telegram_c2.alerts import coalesce, fill_kind
-from services.telegram_c2.args import BadInput, check_args, parse_bot, parse_count, parse_fills_args, parse_window
+from services.telegram_c2.args import BadArgs, check_args, parse_bot, parse_count, parse_fills_args, parse_window
 from services.telegram_c2.auth import Access
 from services.telegram_c2.deps import chunks
 from services.telegram_c2.formatting import money
@@ -29,9 +29,9 @@ def test_bots_by_id_or_unambiguous_short_name() -> None:
     assert parse_bot("momentum_001") == "momentum_001"
     assert parse_bot("LXALGO") == "lxalgo_001"
     assert parse_bot("all", allow_all=True) is None
-    with pytest.raises(BadInput, match="^Unknown bot 'all'"):
+    with pytest.raises(BadArgs, match="^Unknown bot 'all'"):
         parse_bot("all")
-    with pytest.raises(BadInput, match=r"^Unknown bot\. Known"):
+    with pytest.raises(BadArgs, match=r"^Unknown bot\. Known"):
         parse_bot("<script>")
 
 
@@ -40,7 +40,7 @@ def test_bots_by_id_or_unambiguous_short_name() -> None:
     ("٣", "Not a number"), ("51", "At most 50 fills"), ("1e3", "Not a number"),
 ])
 def test_counts(arg: str, message: str) -> None:
-    with pytest.raises(BadInput, match=message):
+    with pytest.raises(BadArgs, match=message):
         parse_count(arg, what="fills", maximum=50)
 
 
@@ -48,9 +48,9 @@ def test_fills_args_in_either_order_and_limits() -> None:
     assert parse_fills_args([]) == parse_fills_args(["10"])
     assert parse_fills_args(["momentum", "5"]).count == 5
     assert parse_fills_args(["5", "momentum"]).bot_id == "momentum_001"
-    with pytest.raises(BadInput, match="Too many"):
+    with pytest.raises(BadArgs, match="Too many"):
         check_args(["a", "b"], 1)
-    with pytest.raises(BadInput, match="too long"):
+    with pytest.raises(BadArgs, match="too long"):
         check_args(["x" * 33], 1)
     assert parse_window("7D") == "7d"
 

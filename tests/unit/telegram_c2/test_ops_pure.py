@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.telegram_c2.args import BadInput, parse_analytics_args, parse_daily_args, parse_trades_args
+from services.telegram_c2.args import BadArgs, parse_analytics_args, parse_daily_args, parse_trades_args
 from services.telegram_c2.formatting_ops import format_kill
 from shared.bots import resolve_bot
 from shared.queries.flatten_requests import BadRequest, FlattenResult, parse_request, parse_result
@@ -32,7 +32,7 @@ def test_scope_arguments_in_either_order() -> None:
     assert parse_daily_args(["charlie"]).value == 7 and parse_trades_args(["3"]).bot_id is None
     assert window_start("14d", NOW) == date(2026, 2, 25)
     for args in (["0"], ["366"], ["alpha", "bravo"], ["1", "2"], ["x", "y", "z"], ["-1"], ["7x"]):
-        with pytest.raises(BadInput):
+        with pytest.raises(BadArgs):
             parse_analytics_args(args)
 
 

@@ -15,7 +15,7 @@ from services.trade_sync.lock import describe_holder, holder_is_dead
 from services.trade_sync.progress import format_eta, render_bar
 from services.trade_sync.report import backfill_table, failure_lines, status_table, sync_table
 from services.trade_sync.service import heartbeat_age_s
-from services.trade_sync.status import BotStatus
+from services.trade_sync.status import SyncBotStatus
 from services.trade_sync.store import RunTally
 
 
@@ -97,10 +97,10 @@ def test_tables() -> None:
     assert "BTCUSDT:size" in text and text.splitlines()[-1] == "lxalgo_001: skipped (another run holds its lock)"
     assert "position drift on 1 symbol(s)" not in text  # failures go to stderr, not into the table
     now = datetime(2026, 1, 2, tzinfo=UTC)
-    st = BotStatus("shortseller_001", fills=10, trades=7, first_fill=now - timedelta(days=1), last_fill=now,
+    st = SyncBotStatus("shortseller_001", fills=10, trades=7, first_fill=now - timedelta(days=1), last_fill=now,
                    last_sync_at=now, last_sync_status="ok", last_sync_missing=3, last_sync_recovered=3,
                    gaps_found_total=5, recovered_total=5)
-    text = status_table([st, BotStatus("lxalgo_001")])
+    text = status_table([st, SyncBotStatus("lxalgo_001")])
     row = text.splitlines()[2]
     assert "10 (7 trades)" in row and "3/3" in row and "5/5" in row and "2026-01-02 00:00:00 ok" in row
     assert text.splitlines()[3].split()[0] == "lxalgo_001" and "never" in text.splitlines()[3]

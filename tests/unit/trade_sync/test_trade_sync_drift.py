@@ -4,7 +4,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from shared.bybit.messages import parse_position_page
+from shared.bybit.parse_rows import parse_position_page
 from services.trade_sync.drift import Drift, compare, confirmed, exchange_views, redis_view, same_price
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "bybit_v5"

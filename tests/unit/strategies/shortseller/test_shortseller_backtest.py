@@ -16,7 +16,7 @@ import pytest
 from strategies.backtest.data import load_window, sim_instruments, warmup_ms
 from strategies.backtest.engine import Backtest
 from strategies.backtest.result import BacktestResult
-from strategies.backtest.runner import RunSpec, build, run
+from strategies.backtest.runner import BacktestSpec, build, run
 from strategies.runtime.candles import to_ms
 from strategies.runtime.indicators import vectorised
 from strategies.shortseller.config import ShortSellerConfig
@@ -29,13 +29,13 @@ EXIT_REASONS = {"sl", "tp", "trail", "hold", "regime"}
 
 @pytest.fixture(scope="module")
 def result() -> BacktestResult:
-    return run(RunSpec("shortseller", SYMBOLS, FROM, TO))
+    return run(BacktestSpec("shortseller", SYMBOLS, FROM, TO))
 
 
 @pytest.fixture(scope="module")
 def bars() -> dict[str, pd.DataFrame]:
     """The candles the backtest read, with the rule columns computed over whole arrays."""
-    strategy, _ = build(RunSpec("shortseller", SYMBOLS, FROM, TO))
+    strategy, _ = build(BacktestSpec("shortseller", SYMBOLS, FROM, TO))
     subs = list(strategy.subscriptions())
     out = {}
     for sym, c in load_window(SYMBOLS, "5m", FROM, TO, warmup_ms(subs)).items():
@@ -143,7 +143,7 @@ def test_events_for_the_telegram_bot(result: BacktestResult) -> None:
 def test_the_take_profit_ladder_closes_its_share_once_reached() -> None:
     """`--set tp_ladder=1:50`: half of the entry quantity is closed reduce-only at the next open after
     the first close 1 % in profit; the rest goes to the exchange-side exits or the bot-side rules."""
-    result = run(RunSpec("shortseller", ("ETHUSDT",), FROM, TO, settings=(("tp_ladder", "1:50"),)))
+    result = run(BacktestSpec("shortseller", ("ETHUSDT",), FROM, TO, settings=(("tp_ladder", "1:50"),)))
     assert result.errors == 0
     step = sim_instruments()["ETHUSDT"].qty_step
     entries = {f.order_link_id: f for f in result.fills if f.reason == "entry"}
@@ -167,11 +167,11 @@ def _closes(symbol: str) -> tuple[list[int], list[float]]:
 def test_the_live_feeds_incremental_emas_give_the_same_decisions() -> None:
     """The live process updates the EMAs one bar at a time; over three weeks of the three symbols
     its decisions equal the vectorised backtest's, decision for decision."""
-    strategy, settings = build(RunSpec("shortseller", SYMBOLS, FROM, TO))
+    strategy, settings = build(BacktestSpec("shortseller", SYMBOLS, FROM, TO))
     candles = load_window(SYMBOLS, "5m", FROM, TO, warmup_ms(list(strategy.subscriptions())))
     logs = []
     for incremental in (False, True):
-        strategy, _ = build(RunSpec("shortseller", SYMBOLS, FROM, TO))
+        strategy, _ = build(BacktestSpec("shortseller", SYMBOLS, FROM, TO))
         bt = Backtest(strategy, candles, start_ms=FROM, settings=settings, instruments=sim_instruments(),
                       incremental=incremental)
         bt.run()

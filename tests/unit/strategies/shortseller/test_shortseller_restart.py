@@ -17,7 +17,7 @@ import pytest
 from strategies.backtest.data import load_window, sim_instruments, warmup_ms
 from strategies.backtest.engine import Backtest
 from strategies.backtest.result import BacktestResult
-from strategies.backtest.runner import RunSpec, build
+from strategies.backtest.runner import BacktestSpec, build
 from strategies.runtime.candles import to_ms
 from strategies.runtime.indicators import vectorised
 
@@ -29,7 +29,7 @@ BAR_MS = 300_000
 def backtest(from_ms: int, to_ms: int, state: dict[str, Any] | None = None,
              balance: Decimal | None = None) -> tuple[BacktestResult, dict[str, Any]]:
     settings = (("initial_balance", str(balance)),) if balance is not None else ()
-    strategy, run_settings = build(RunSpec("shortseller", SYMBOLS, from_ms, to_ms, settings=settings))
+    strategy, run_settings = build(BacktestSpec("shortseller", SYMBOLS, from_ms, to_ms, settings=settings))
     candles = load_window(SYMBOLS, "5m", from_ms, to_ms, warmup_ms(list(strategy.subscriptions())))
     bt = Backtest(strategy, candles, start_ms=from_ms, settings=run_settings, instruments=sim_instruments(),
                   state=state)

@@ -13,7 +13,7 @@ from strategies.shortseller.signals import (
     ExitLevels,
     ExitReason,
     Filters,
-    Refusal,
+    SignalRefusal,
     Refused,
     Regime,
     bot_side_exit,
@@ -127,26 +127,26 @@ def allowed(**changes: object) -> Refused | None:
 
 def test_entry_needs_every_condition() -> None:
     assert allowed() is None
-    assert allowed(crossed=False).reason is Refusal.NO_CROSS
-    assert allowed(regime=Regime.INACTIVE).reason is Refusal.REGIME_INACTIVE
-    assert allowed(flat=False).reason is Refusal.NOT_FLAT
-    assert allowed(last_entry_at=T0 - minutes(30)).reason is Refusal.COOLDOWN
-    assert allowed(crosses_before=12).reason is Refusal.CROSS_CAP
+    assert allowed(crossed=False).reason is SignalRefusal.NO_CROSS
+    assert allowed(regime=Regime.INACTIVE).reason is SignalRefusal.REGIME_INACTIVE
+    assert allowed(flat=False).reason is SignalRefusal.NOT_FLAT
+    assert allowed(last_entry_at=T0 - minutes(30)).reason is SignalRefusal.COOLDOWN
+    assert allowed(crosses_before=12).reason is SignalRefusal.CROSS_CAP
 
 
 def test_entry_refusals_come_in_the_order_of_the_table() -> None:
     everything_wrong = dict(crossed=False, regime=Regime.INACTIVE, flat=False, last_entry_at=T0, crosses_before=99)
-    assert allowed(**everything_wrong).reason is Refusal.NO_CROSS
-    assert allowed(**{**everything_wrong, "crossed": True}).reason is Refusal.REGIME_INACTIVE
-    assert allowed(**{**everything_wrong, "crossed": True, "regime": Regime.ACTIVE}).reason is Refusal.NOT_FLAT
-    assert allowed(last_entry_at=T0, crosses_before=99).reason is Refusal.COOLDOWN
+    assert allowed(**everything_wrong).reason is SignalRefusal.NO_CROSS
+    assert allowed(**{**everything_wrong, "crossed": True}).reason is SignalRefusal.REGIME_INACTIVE
+    assert allowed(**{**everything_wrong, "crossed": True, "regime": Regime.ACTIVE}).reason is SignalRefusal.NOT_FLAT
+    assert allowed(last_entry_at=T0, crosses_before=99).reason is SignalRefusal.COOLDOWN
 
 
 def test_the_12th_cross_of_a_day_may_enter_and_the_13th_may_not() -> None:
     assert allowed(crosses_before=11) is None
     refused = allowed(crosses_before=12)
-    assert refused == Refused(Refusal.CROSS_CAP, "12 crosses earlier today, cap 12")
-    assert allowed(crosses_before=3, rules=rules(BTC, daily_cross_cap=3)).reason is Refusal.CROSS_CAP
+    assert refused == Refused(SignalRefusal.CROSS_CAP, "12 crosses earlier today, cap 12")
+    assert allowed(crosses_before=3, rules=rules(BTC, daily_cross_cap=3)).reason is SignalRefusal.CROSS_CAP
 
 
 def test_the_cap_on_hand_made_bars_over_a_day() -> None:
@@ -169,7 +169,7 @@ def test_the_cap_on_hand_made_bars_over_a_day() -> None:
         prev = bar
     assert len(decisions) == 19
     assert decisions[:12] == [None] * 12  # crosses 1..12 may enter
-    assert all(d is not None and d.reason is Refusal.CROSS_CAP for d in decisions[12:])  # 13th on
+    assert all(d is not None and d.reason is SignalRefusal.CROSS_CAP for d in decisions[12:])  # 13th on
     assert counter is not None and counter.count == 19
 
 
@@ -184,7 +184,7 @@ def test_cooldown_is_one_hour_from_each_entry(since_entry: timedelta, cooling: b
 
 
 def test_cooldown_refusal_says_how_long_is_left() -> None:
-    assert allowed(last_entry_at=T0 - minutes(59)) == Refused(Refusal.COOLDOWN, "cooldown: 60 s left of 3600 s")
+    assert allowed(last_entry_at=T0 - minutes(59)) == Refused(SignalRefusal.COOLDOWN, "cooldown: 60 s left of 3600 s")
 
 
 # --- exit levels -------------------------------------------------------------------------------
@@ -291,13 +291,13 @@ def test_size_is_seventy_percent_of_the_wallet_floored_to_the_step() -> None:
 
 def test_size_below_the_minimums_is_refused_not_raised() -> None:
     assert entry_qty(D(10), D(100000), BTC, BTC_FILTERS) == Refused(
-        Refusal.SIZE_TOO_SMALL, "0.000 at 100000 is below the minimum (0.001 / 5 USDT)")
+        SignalRefusal.SIZE_TOO_SMALL, "0.000 at 100000 is below the minimum (0.001 / 5 USDT)")
     # 5.6 USDT of notional floors to 0.001 at 4000 = 4 USDT < the 5 USDT minimum notional
     small = Filters(tick_size=D("0.01"), qty_step=D("0.001"), min_qty=D("0.001"))
     refused = entry_qty(D(8), D(4000), BTC, small)
-    assert isinstance(refused, Refused) and refused.reason is Refusal.SIZE_TOO_SMALL
+    assert isinstance(refused, Refused) and refused.reason is SignalRefusal.SIZE_TOO_SMALL
     assert entry_qty(D(0), D(4000), BTC, small) == Refused(
-        Refusal.SIZE_TOO_SMALL, "0 at 4000 is below the minimum (0.001 / 5 USDT)")
+        SignalRefusal.SIZE_TOO_SMALL, "0 at 4000 is below the minimum (0.001 / 5 USDT)")
 
 
 def test_size_is_capped_at_the_market_order_maximum() -> None:
