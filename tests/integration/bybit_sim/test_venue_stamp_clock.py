@@ -45,12 +45,13 @@ async def _push(ws: Any, topic: str, link: str) -> dict[str, Any]:
             return frame
 
 
-async def _held(admin: VenueAdmin) -> int:
-    """Waits for the stepped clock to hold at a close; returns the close instant."""
+async def _held(admin: VenueAdmin, after: int = 0) -> int:
+    """Waits for the stepped clock to hold at a close later than `after`, a hold that began less than half
+    its quiet period ago (so the orders the test places next land in it); returns the close instant."""
     deadline = time.monotonic() + 30
     while True:
         clock = await admin.clock()
-        if clock["held"]:
+        if clock["held"] and clock["hold_at_ms"] > after and clock["held_for_ms"] < clock["quiet_ms"] // 2:
             assert clock["venue_time_ms"] == clock["hold_at_ms"]
             return int(clock["hold_at_ms"])
         assert time.monotonic() < deadline, clock
@@ -196,12 +197,13 @@ async def test_stops_fired_along_the_path_are_stamped_when_the_path_touched_them
             http.place_order(category="linear", symbol="BTCUSDT", side="Buy", orderType="Market", qty="0.010",
                              orderLinkId="stops-1", stopLoss=str((last * Decimal("0.9995")).quantize(Decimal("0.1"))),
                              takeProfit=str((last * Decimal("1.0005")).quantize(Decimal("0.1"))))
+            at = hold
             for _ in range(40):  # candles until one of the stops fires
                 rows = await admin.executions(KEY, venue_time=True)
                 if any(r["stopOrderType"] in ("StopLoss", "TakeProfit") for r in rows):
                     break
                 await admin.step()
-                await _held(admin)
+                at = await _held(admin, after=at)
             clock = await admin.clock()
         stops = {o["orderId"]: o for o in http.get_open_orders(category="linear", symbol="BTCUSDT",
                                                               orderFilter="StopOrder")["result"]["list"]}
