@@ -57,7 +57,8 @@ class EventRelay:
 
     async def _read(self, backlog: bool, block_ms: int | None) -> list[Entry]:
         got = await self._redis.xreadgroup(EVENTS_GROUP, EVENTS_CONSUMER,
-                                           {s: "0" if backlog else ">" for s in self._streams}, count=READ_COUNT, block=None if backlog else max(1, block_ms or 1))
+                                           {s: "0" if backlog else ">" for s in self._streams},
+                                           count=READ_COUNT, block=None if backlog else max(1, block_ms or 1))
         return [(stream, entry_id, fields) for stream, entries in (got or []) for entry_id, fields in entries]
 
     async def run(self) -> None:

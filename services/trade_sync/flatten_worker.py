@@ -41,8 +41,8 @@ class FlattenWorker:
         while not stop.is_set():
             try:
                 await ensure_group(self._redis)
-                got = await self._redis.xreadgroup(FLATTEN_GROUP, FLATTEN_CONSUMER, {FLATTEN_REQUESTS_STREAM:
-                                                                             "0" if backlog else ">"},
+                got = await self._redis.xreadgroup(FLATTEN_GROUP, FLATTEN_CONSUMER,
+                                                   {FLATTEN_REQUESTS_STREAM: "0" if backlog else ">"},
                                                    count=10, block=None if backlog else 1000)
                 entries = got[0][1] if got else []
                 if backlog and not entries:

@@ -60,7 +60,8 @@ class RecoveredConsumer:
                 try:
                     await self.ensure_group()
                     reply = await self._redis.xreadgroup(INGEST_GROUP, self._consumer,
-                                                         {INGEST_STREAM: "0" if backlog else ">"}, count=self._count, block=None if backlog else self._block_ms)
+                                                         {INGEST_STREAM: "0" if backlog else ">"},
+                                                         count=self._count, block=None if backlog else self._block_ms)
                     entries = reply[0][1] if reply else []
                     if backlog and not entries:
                         backlog = False
