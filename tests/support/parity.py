@@ -25,7 +25,8 @@ from tests.support.live_bot import FIVE_MIN_MS, BotProcess, candles_from_rest, s
 from tests.support.stack import TestStack
 
 SPEED = 3000  # a 5-minute candle in 0.1 s of wall time between holds
-STEPPED = ["--stepped", "--step-quiet-ms", "800", "--step-max-ms", "5000"]  # room for a loaded machine
+# room for a loaded machine; venue-clock stamps, so the bot compares fill times with candle times on one clock
+STEPPED = ["--stepped", "--step-quiet-ms", "800", "--step-max-ms", "5000", "--stamp-clock", "venue"]
 
 
 class ShortSellerProcess(BotProcess):
