@@ -16,6 +16,7 @@ Then the fills and round trips over the whole window equal the backtester's.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +26,8 @@ import pytest
 
 from services.bybit_sim.handle import VenueAdmin, VenueProcess
 from shared.bybit.rest_client import BybitRestClient
+from shared.redis_client import redis_for
+from strategies.runtime.live.liveness import Liveness, liveness_key
 from strategies.shortseller.state import SymbolState, symbol_from_builtins
 from strategies.shortseller.strategy import at as utc_at
 from tests.integration.strategies.test_shortseller_parity import (
@@ -37,6 +40,7 @@ from tests.support.stack import TestStack
 pytestmark = pytest.mark.integration
 
 KEY = f"symbol:{SYMBOL}"
+ENV = {**RULES, "STRATEGY_LIVENESS_INTERVAL_S": "0.2"}  # its liveness record says soon when on_start ran
 # While the next entry is awaited, the account's private pushes sent in the 2 s after each step are held
 # 1.5 s each (under the listener's 3 s dead-after): the entry's fill reaches the bot >= 1.5 s after it.
 DELAY_S, DELAY_MS = 2.0, 1500
@@ -56,6 +60,19 @@ async def short_on_exchange(venue: VenueProcess) -> dict[str, Any] | None:
     async with BybitRestClient(venue.rest_url, API_KEY, API_SECRET) as rest:
         rows = (await rest.get("/v5/position/list", {"category": "linear", "symbol": SYMBOL})).result["list"]
     return next((r for r in rows if Decimal(r["size"]) and r["side"] == "Sell"), None)
+
+
+async def running_since(stack: TestStack, wall_ms: int) -> bool:
+    """A process booted after `wall_ms` has started deciding (its on_start ran): its liveness record."""
+    r = redis_for(stack.redis, 0)
+    try:
+        fields = await r.hgetall(liveness_key(BOT_ID))
+    finally:
+        await r.aclose()
+    if not fields:
+        return False
+    rec = Liveness.parse(fields)
+    return rec.boot_ms >= wall_ms and rec.started_ms > 0
 
 
 async def entries_at_venue(admin: VenueAdmin) -> list[dict[str, Any]]:
@@ -82,7 +99,9 @@ class Killer:
                     (entry,) = await entries_at_venue(admin)
                 assert pos is not None
                 self.starts += 1
+                killed_ms = int(time.time() * 1000)
                 await restart(self.stack, bot, BOT_ID, self.starts)
+                await wait_for(lambda: running_since(self.stack, killed_ms), 30, f"on_start done\n{bot.log_tail()}")
                 self.kept = (st, record(self.stack), pos, entry)
         elif not self.armed and self.adopted is None and record(self.stack).position is None:
             self.armed = True  # flat again: the next entry's fill is held back from the bot
@@ -128,7 +147,7 @@ class Killer:
 async def test_shortseller_killed_and_restarted_trades_as_an_uninterrupted_run(
         clean_state: TestStack, held_venue: VenueProcess) -> None:
     stack, venue = clean_state, held_venue
-    bot = ShortSellerProcess(bot_env(stack, venue, [BOT_ID], RULES))
+    bot = ShortSellerProcess(bot_env(stack, venue, [BOT_ID], ENV))
     killer = Killer(stack, venue)
     live = await run_held(stack, venue, bot, BOT_ID, SYMBOL, API_KEY, BARS, after_step=killer.after_step,
                           after_settle=killer.after_settle)
@@ -146,7 +165,8 @@ async def test_shortseller_killed_and_restarted_trades_as_an_uninterrupted_run(
     fill, pos, adopted, stops = killer.adopted
     assert adopted.position is not None and adopted.position.adopted and adopted.pending_entry is None
     created = utc_at(int(pos["createdTime"]))
-    assert adopted.position.entry_time == adopted.last_entry_at == created == utc_at(int(fill["venueTimeMs"]))
+    assert adopted.position.entry_time == adopted.last_entry_at == created
+    assert created == utc_at(int(fill["execTime"])) == utc_at(int(fill["venueTimeMs"]))
     assert adopted.position.entry_price == Decimal(fill["execPrice"])
     assert Decimal(pos["trailingStop"]) == 0 and Decimal(stops["trailingStop"]) > 0  # set on adoption
     kinds = [(k, d) for k, d in await events(stack, BOT_ID)]
