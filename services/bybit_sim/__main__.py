@@ -9,8 +9,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NoReturn
 
+from services.bybit_sim.state import read_state, stamp_clock_conflict
 from services.bybit_sim.stepping import StepConfig
-from services.bybit_sim.venue import AccountSpec, VenueConfig
+from services.bybit_sim.venue import STAMP_CLOCKS, AccountSpec, VenueConfig
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -111,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--step-quiet-ms", type=_positive_int, default=300,
                        help="a hold ends after this long with no order request")
     serve.add_argument("--step-max-ms", type=_positive_int, default=5000, help="a hold ends after this long at most")
+    serve.add_argument("--stamp-clock", choices=STAMP_CLOCKS, default="wall",
+                       help="the clock of execTime, createdTime/updatedTime, push creationTime and REST time "
+                            "windows: wall (default, as on Bybit) or venue (the replayed candles' time)")
     seed = sub.add_parser("seed-history", help="write past executions for an account into a state file")
     seed.add_argument("--state-file", type=Path, required=True)
     seed.add_argument("--account", type=parse_account, required=True)
@@ -119,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=7)
     seed.add_argument("--end-ms", type=_positive_int, help="end of the history (default: now, hour-aligned)")
     seed.add_argument("--link-prefix", default="sim", help="orderLinkIds are {prefix}-hist-{n}")
+    seed.add_argument("--stamp-clock", choices=STAMP_CLOCKS, default="wall",
+                      help="venue: for `serve --stamp-clock venue`, the history ends at the venue's start time")
     return parser
 
 
@@ -134,7 +140,13 @@ def main(argv: list[str] | None = None) -> int:
                              order_limit=args.order_rate_limit, query_limit=args.query_rate_limit,
                              state_file=args.state_file, tick_ms=args.tick_ms, idle_timeout_s=args.idle_timeout_s,
                              funding_rate=args.funding_rate, ack_delay_ms=max(args.ack_delay_ms, 0),
-                             step=StepConfig(args.step_quiet_ms, args.step_max_ms) if args.stepped else None)
+                             step=StepConfig(args.step_quiet_ms, args.step_max_ms) if args.stepped else None,
+                             stamp_clock=args.stamp_clock)
+        if args.state_file is not None:
+            conflict = stamp_clock_conflict(read_state(args.state_file), args.stamp_clock)
+            if conflict:
+                print(f"bybit_sim: error: {conflict}", file=sys.stderr)
+                return 2
         accounts = args.accounts
         if not accounts and os.environ.get(ACCOUNTS_ENV):
             try:
@@ -152,8 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.state_file.parent.is_dir():
         print(f"bybit_sim: error: --state-file folder does not exist: {args.state_file.parent}", file=sys.stderr)
         return 2
-    count = seed_history(args.state_file, args.account, args.months, args.executions, args.seed, args.end_ms,
-                         args.link_prefix)
+    try:
+        count = seed_history(args.state_file, args.account, args.months, args.executions, args.seed, args.end_ms,
+                             args.link_prefix, args.stamp_clock)
+    except ValueError as exc:
+        print(f"bybit_sim: error: {exc}", file=sys.stderr)
+        return 2
     print(f"bybit_sim: wrote {count} executions for {args.account.api_key} to {args.state_file}")
     return 0
 

@@ -150,7 +150,7 @@ async def post_funding(request: web.Request, venue: Venue) -> web.Response:
         raise VenueError(10001, "symbol invalid")
     events = []
     for s in symbols:
-        events += venue.engine.settle_funding(s, venue.market.price(s), venue.market.funding_rate, wall_ms())
+        events += venue.engine.settle_funding(s, venue.market.price(s), venue.market.funding_rate, venue.stamp_ms())
     venue.publish(venue.run_engine(events))
     return _ok(executions=sum(1 for e in events if e.topic == "execution"))
 

@@ -1,6 +1,7 @@
 """Matching and accounting: orders in, executions, positions and wallet changes out.
 
-No IO and no clock: callers pass the wall time (`now_ms`) and current prices. Every change is
+No IO and no clock: callers pass the exchange time stamps are made of (`now_ms`: `Venue.stamp_ms()`, wall
+or venue clock per `--stamp-clock`) and current prices. Every change is
 returned as `Event`s so the server decides how to push them.
 """
 from __future__ import annotations

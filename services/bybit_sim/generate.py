@@ -76,7 +76,7 @@ async def run_generation(venue: Venue, gen: Generation) -> None:
         while gen.done < gen.count:
             due = min(gen.count, int((loop.time() - t0) * gen.rate_per_s) + 1)
             events: list[Event] = []
-            now = wall_ms()
+            now = venue.stamp_ms()
             while gen.done < due:
                 n = gen.done
                 symbol = gen.symbols[(n // 2) % len(gen.symbols)]

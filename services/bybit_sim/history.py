@@ -14,8 +14,8 @@ from services.bybit_sim.engine import Engine, OrderRequest
 from services.bybit_sim.instruments import INSTRUMENTS
 from services.bybit_sim.market import FUNDING_INTERVAL_MS, wall_ms
 from services.bybit_sim.models import SimAccount, VenueError
-from services.bybit_sim.state import FORMAT_VERSION, account_to_doc, read_state, write_state
-from services.bybit_sim.venue import AccountSpec
+from services.bybit_sim.state import FORMAT_VERSION, account_to_doc, read_state, stamp_clock_conflict, write_state
+from services.bybit_sim.venue import WARMUP_MS, AccountSpec
 
 HOUR_MS = 3_600_000
 MONTH_MS = 30 * 24 * HOUR_MS
@@ -87,12 +87,27 @@ def generate_account_history(spec: AccountSpec, months: int, executions: int, se
 
 
 def seed_history(state_file: Path, spec: AccountSpec, months: int, executions: int, seed: int,
-                 end_ms: int | None = None, link_prefix: str = "sim") -> int:
-    end = end_ms if end_ms is not None else wall_ms() // HOUR_MS * HOUR_MS
+                 end_ms: int | None = None, link_prefix: str = "sim", stamp_clock: str = "wall") -> int:
+    """`stamp_clock` "wall": the history ends now (hour-aligned) or at `end_ms`; "venue" (for a venue
+    served with `--stamp-clock venue`): it ends at the venue's start time (the state file's venue time,
+    else where a new venue starts), or at an earlier `end_ms`, so the venue's own fills come after it.
+    Raises ValueError when the state file or `end_ms` does not fit."""
     paths = {s: PricePath(i, load_candles(i)) for s, i in INSTRUMENTS.items()}
-    acct, engine = generate_account_history(spec, months, executions, seed, end, paths, link_prefix)
     doc = read_state(state_file) or {"version": FORMAT_VERSION, "venue_time_ms": None, "seqs": {}, "priority": 0,
                                       "pins": {}, "accounts": []}
+    conflict = stamp_clock_conflict(doc, stamp_clock)
+    if conflict:
+        raise ValueError(conflict)
+    if stamp_clock == "venue":
+        venue_start = doc.get("venue_time_ms") or min(p.start_ms for p in paths.values()) + WARMUP_MS
+        end = end_ms if end_ms is not None else venue_start
+        if end > venue_start:
+            raise ValueError(f"--end-ms {end} is after the venue's start time {venue_start} (--stamp-clock venue)")
+        doc["venue_time_ms"] = venue_start
+    else:
+        end = end_ms if end_ms is not None else wall_ms() // HOUR_MS * HOUR_MS
+    acct, engine = generate_account_history(spec, months, executions, seed, end, paths, link_prefix)
+    doc["stamp_clock"] = stamp_clock
     doc["accounts"] = [a for a in doc["accounts"] if a["api_key"] != spec.api_key] + [account_to_doc(acct)]
     doc["seqs"] = {s: max(doc["seqs"].get(s, 0), n) for s, n in engine.seqs.items()}
     doc["priority"] = doc["priority"] + engine.priority

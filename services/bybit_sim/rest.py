@@ -181,7 +181,7 @@ def trading_stop(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     events = venue.engine.stops.set_trading_stop(
         acct.api_key, symbol, given("takeProfit"), given("stopLoss"), given("trailingStop"), given("activePrice"),
         _trigger_by(p, "tpTriggerBy") if p.str("tpTriggerBy") else "",
-        _trigger_by(p, "slTriggerBy") if p.str("slTriggerBy") else "", wall_ms())
+        _trigger_by(p, "slTriggerBy") if p.str("slTriggerBy") else "", venue.stamp_ms())
     venue.publish(venue.run_engine(events))
     return {}
 
@@ -193,7 +193,7 @@ def order_cancel(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     if not order_id and not link_id:
         raise bad("params error: orderId or orderLinkId is required")
     venue.advance()
-    order, events = venue.engine.cancel_order(acct.api_key, symbol, order_id, link_id, wall_ms())
+    order, events = venue.engine.cancel_order(acct.api_key, symbol, order_id, link_id, venue.stamp_ms())
     venue.publish(venue.run_engine(events))
     return {"orderId": order.order_id, "orderLinkId": order.order_link_id}
 
@@ -207,7 +207,7 @@ def order_cancel_all(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any
     if order_filter not in (None, "Order", "StopOrder"):
         raise bad("params error: orderFilter invalid")
     venue.advance()
-    orders, events = venue.engine.cancel_all(acct.api_key, symbol, wall_ms(), order_filter)
+    orders, events = venue.engine.cancel_all(acct.api_key, symbol, venue.stamp_ms(), order_filter)
     venue.publish(venue.run_engine(events))
     return {"list": [{"orderId": o.order_id, "orderLinkId": o.order_link_id} for o in orders], "success": "1"}
 
@@ -217,11 +217,11 @@ def order_realtime(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
 
 
 def order_history(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
-    return list_order_history(acct, p, wall_ms())
+    return list_order_history(acct, p, venue.stamp_ms())
 
 
 def execution_list(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
-    return list_executions(acct, p, wall_ms())
+    return list_executions(acct, p, venue.stamp_ms())
 
 
 def position_list(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
@@ -247,7 +247,7 @@ def set_leverage(venue: Venue, p: Params, acct: SimAccount) -> dict[str, Any]:
     buy, sell = p.decimal("buyLeverage", required=True), p.decimal("sellLeverage", required=True)
     if buy != sell:
         raise bad("buy leverage must equal sell leverage in one-way mode")
-    events = venue.engine.set_leverage(acct.api_key, symbol, buy, wall_ms())
+    events = venue.engine.set_leverage(acct.api_key, symbol, buy, venue.stamp_ms())
     venue.publish(venue.run_engine(events))
     return {}
 

@@ -81,3 +81,17 @@ def read_state(path: Path) -> dict[str, Any] | None:
     if doc.get("version") != FORMAT_VERSION:
         raise ValueError(f"state file {path} has unsupported version {doc.get('version')}")
     return doc
+
+
+def stamp_clock_conflict(doc: dict[str, Any] | None, stamp_clock: str) -> str | None:
+    """Why a state document cannot be resumed with `--stamp-clock stamp_clock`, or None. Its orders and
+    executions carry the clock they were stamped with (documents without `stamp_clock`: wall), and
+    mixing wall-clock stamps (now) with venue-clock ones (the replayed candles' time) would send
+    createdTime/execTime backwards or forwards across the restart."""
+    if doc is None:
+        return None
+    held = doc.get("stamp_clock", "wall")
+    if held == stamp_clock or not any(a["orders"] or a["executions"] for a in doc["accounts"]):
+        return None
+    return (f"the state file holds orders/executions stamped with the {held} clock; "
+            f"--stamp-clock {stamp_clock} would mix clocks (use --stamp-clock {held} or a new state file)")

@@ -54,6 +54,10 @@ class VenueConfig:
     funding_rate: Decimal = Decimal("0.0001")
     ack_delay_ms: int = 50
     step: StepConfig | None = None  # the stepped clock (stepping.py); None: time runs freely
+    stamp_clock: str = "wall"  # the clock of exchange timestamps (execTime, createdTime, ...): "wall" or "venue"
+
+
+STAMP_CLOCKS = ("wall", "venue")
 
 
 class Venue:
@@ -81,7 +85,8 @@ class Venue:
         self._market_trade_n = 0
         self.last_funding_mark = clock.now() // FUNDING_INTERVAL_MS
         self.last_prices: dict[str, Decimal] = {}
-        self.walked_ms = clock.now()
+        self.walked_ms = self.engine.venue_ms = clock.now()
+        self._stamp_venue = config.stamp_clock == "venue"
         self.stepper = Stepper(clock, config.step) if config.step is not None else None
         if state is not None:
             self._load(state)
@@ -104,7 +109,7 @@ class Venue:
         return {"version": FORMAT_VERSION, "venue_time_ms": self.market.clock.now(),
                 "seqs": self.engine.seqs, "priority": self.engine.priority,
                 "pins": {k: str(v) for k, v in self.market.pins.items()},
-                "last_funding_mark": self.last_funding_mark,
+                "last_funding_mark": self.last_funding_mark, "stamp_clock": self.config.stamp_clock,
                 "accounts": [account_to_doc(a) for a in self.engine.accounts.values()]}
 
     def snapshot(self) -> Path | None:
@@ -113,6 +118,18 @@ class Venue:
             return None
         write_state(path, self.snapshot_doc())
         return path
+
+    def stamp_ms(self) -> int:
+        """The exchange clock: every execTime, order and position createdTime/updatedTime, private push
+        creationTime and REST time window. `--stamp-clock wall` (default): the wall clock, as Bybit's
+        (where venue time is wall time); `venue`: the venue clock of what is happening now (a walk's
+        touch, else the last walk), so a fill's execTime is its venueTimeMs. Connection matters
+        (signatures, rate limits, faults, pings) always use the wall clock (`wall_ms`)."""
+        return self.engine.venue_ms if self._stamp_venue else wall_ms()
+
+    def stamp_at(self, venue_ms: int, wall_now_ms: int) -> int:
+        """The exchange stamp of something happening at venue instant `venue_ms` (wall time `wall_now_ms`)."""
+        return venue_ms if self._stamp_venue else wall_now_ms
 
     def frame_id(self) -> str:
         return f"{self._frame_prefix}{next(self._frame_ids):012d}"
@@ -131,7 +148,7 @@ class Venue:
                 heard = listened[api_key] = self.hub.has_private(api_key)
             if heard:
                 grouped.setdefault(api_key, {}).setdefault(ev.topic, []).append(ev.obj)
-        now = wall_ms()
+        now = self.stamp_ms()
         for api_key, topics in grouped.items():
             for topic, objs in topics.items():
                 if topic == "execution" and not self.hub.wants(api_key, "execution"):
@@ -222,7 +239,7 @@ class Venue:
 
     def create_order(self, api_key: str, req: OrderRequest) -> Order:
         self.advance()
-        order, events = self.engine.create_order(api_key, req, wall_ms())
+        order, events = self.engine.create_order(api_key, req, self.stamp_ms())
         self.publish(self.run_engine(events))
         return order
 
@@ -250,8 +267,8 @@ class Venue:
             previous = self.last_prices.get(symbol)
             self.last_prices[symbol] = price
             if previous != price:
-                self._push_market_trades(symbol, price, previous, now)
-        events = self.engine.walker.walk_all(walks, now)
+                self._push_market_trades(symbol, price, previous, self.stamp_at(venue_now, now))
+        events = self.engine.walker.walk_all(walks, self.stamp_ms(), stamp=self.stamp_ms)
         self.walked_ms = self.engine.venue_ms = venue_now
         self.publish(self.run_engine(events))
 
@@ -282,6 +299,7 @@ class Venue:
             try:
                 self.advance()
                 now = wall_ms()
+                stamp = self.stamp_ms()
                 venue_now = self.walked_ms
                 events: list[Event] = []
                 mark = venue_now // FUNDING_INTERVAL_MS
@@ -289,7 +307,7 @@ class Venue:
                     self.last_funding_mark = mark
                     for symbol in INSTRUMENTS:
                         events += self.engine.settle_funding(symbol, self.market.price(symbol, venue_now),
-                                                             self.market.funding_rate, now)
+                                                             self.market.funding_rate, stamp)
                 self.publish(self.run_engine(events))
                 self._push_klines(kline_last, venue_now, now)
                 if self.stepper is not None:

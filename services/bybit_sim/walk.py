@@ -7,6 +7,7 @@ symbols the earliest in venue time fires first; at the same instant, symbols in 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -45,8 +46,11 @@ class Walker:
     def walk(self, symbol: str, moves: list[Move], now_ms: int) -> list[Event]:
         return self.walk_all({symbol: moves}, now_ms)
 
-    def walk_all(self, moves_by_symbol: dict[str, list[Move]], now_ms: int) -> list[Event]:
-        """Every symbol along its moves, firing in venue-time order across symbols."""
+    def walk_all(self, moves_by_symbol: dict[str, list[Move]], now_ms: int,
+                 stamp: Callable[[], int] | None = None) -> list[Event]:
+        """Every symbol along its moves, firing in venue-time order across symbols. `stamp`, when given,
+        is asked for each fire's timestamp once `engine.venue_ms` is that fire's instant (the venue's
+        `stamp_ms`), else everything is stamped `now_ms`."""
         events: list[Event] = []
         done: set[str] = set()  # limits filled on this walk: with --partial-fills, one fill per walk
         order = {s: i for i, s in enumerate(INSTRUMENTS)}
@@ -64,7 +68,7 @@ class Walker:
                     c.cur = touch
                 self.engine.marks[symbol] = touch
                 self.engine.venue_ms = int(nexts[symbol][0])  # type: ignore[index]
-                self._fire(acct, pending, touch, trail, now_ms, done, events)
+                self._fire(acct, pending, touch, trail, stamp() if stamp is not None else now_ms, done, events)
                 self.engine.marks.pop(symbol, None)
                 nexts[symbol] = self._scan(symbol, c, done)
         finally:

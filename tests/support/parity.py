@@ -32,8 +32,10 @@ from tests.support.live_bot import (
 from tests.support.stack import TestStack
 
 SPEED = 3000  # a 5-minute candle in 0.1 s of wall time between holds
-STEPPED = ["--stepped", "--step-quiet-ms", "800", "--step-max-ms", "5000"]  # room for a loaded machine
-HELD = ["--stepped", "--step-quiet-ms", "600000", "--step-max-ms", "600000"]  # held until the test steps
+# room for a loaded machine; venue-clock stamps, so the bot compares fill times with candle times on one clock
+STEPPED = ["--stepped", "--step-quiet-ms", "800", "--step-max-ms", "5000", "--stamp-clock", "venue"]
+# held until the test steps; one clock for fills and candles
+HELD = ["--stepped", "--step-quiet-ms", "600000", "--step-max-ms", "600000", "--stamp-clock", "venue"]
 
 
 class ShortSellerProcess(BotProcess):

@@ -28,7 +28,8 @@ BOT = "lxalgo_001"
 _, KEY, SECRET = KEYS[BOT]
 SYMBOL = "BTCUSDT"
 SETTINGS = [f"bot_id={BOT}", f"symbols={SYMBOL}", "fast=3", "slow=8", "qty=0.01"]
-HELD = ["--stepped", "--step-quiet-ms", "600000", "--step-max-ms", "600000"]
+# one clock for fills and candles (execTime in venue time)
+HELD = ["--stepped", "--step-quiet-ms", "600000", "--step-max-ms", "600000", "--stamp-clock", "venue"]
 
 
 @pytest.fixture

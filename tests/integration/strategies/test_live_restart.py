@@ -30,7 +30,8 @@ A, B = "momentum_001", "lxalgo_001"
 SYMBOL = "BTCUSDT"
 STRATEGY = {"symbols": SYMBOL, "fast": "3", "slow": "8", "qty": "0.01", "stop_loss_pct": "0.3",
             "take_profit_pct": "0.4"}
-HELD = ["--stepped", "--step-quiet-ms", "600000", "--step-max-ms", "600000"]  # held until the test steps
+# held until the test steps; one clock for fills and candles
+HELD = ["--stepped", "--step-quiet-ms", "600000", "--step-max-ms", "600000", "--stamp-clock", "venue"]
 STEPS, KILL_AT = 70, (20, 45)
 
 

@@ -37,7 +37,7 @@ SYMBOL = "BTCUSDT"
 RULES = {"SHORTSELLER_SYMBOLS": SYMBOL, "SHORTSELLER_EMA_FAST_LEN": "5", "SHORTSELLER_EMA_SLOW_LEN": "13",
          "SHORTSELLER_STOP_LOSS_PCT": "0.3", "SHORTSELLER_TAKE_PROFIT_PCT": "2",
          "SHORTSELLER_TRAIL_DISTANCE_PCT": "0.1", "SHORTSELLER_TRAIL_ACTIVATION_PCT": "0.15"}
-VENUE_ARGS = [*HELD, "--stamp-clock", "venue"]  # exchange times on the replay clock
+VENUE_ARGS = HELD  # exchange times on the replay clock (--stamp-clock venue)
 BARS = 80
 BALANCE = "1000000"
 

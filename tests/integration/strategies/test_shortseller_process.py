@@ -23,7 +23,8 @@ from tests.support.stack import TestStack
 pytestmark = pytest.mark.integration
 
 BOT_ID = "shortseller_001"
-HELD = ["--stepped", "--step-quiet-ms", "600000", "--step-max-ms", "600000"]  # held until the test steps
+# held until the test steps; one clock for fills and candles
+HELD = ["--stepped", "--step-quiet-ms", "600000", "--step-max-ms", "600000", "--stamp-clock", "venue"]
 CONFIG = {"SHORTSELLER_SYMBOLS": "BTCUSDT", "SHORTSELLER_EMA_FAST_LEN": "3", "SHORTSELLER_EMA_SLOW_LEN": "8"}
 
 
