@@ -4,13 +4,18 @@ candles of that window from the same warm-up, and what the two are compared on.
 `run_live` starts the real listener and the bot (its candles and fills through the listener, its state
 in PostgreSQL, its feeds in Redis) and lets the venue replay until the bot has handled `bars` candles;
 it returns the warm-up the bot announced, the last candle it handled and the account's executions.
+`run_held` does the same on a venue held at every candle close until the test steps it: each step
+waits until the bot has handled the candle and every execution of its account so far (sent what it
+decided, the stops it sets on a fill included), so the live run cannot fall behind the venue on a
+loaded machine; `after_step` runs right after each step, `after_settle` once the bot settled (to
+kill and restart the bot there).
 `venue_window` fetches the candles the backtester then runs on, checked complete.
 """
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +26,16 @@ from shared.bybit.rest_client import BybitRestClient
 from shared.redis_client import redis_for
 from strategies.runtime.candles import Candles
 from tests.integration.listener.conftest import ListenerProcess, listener_env
-from tests.support.live_bot import FIVE_MIN_MS, BotProcess, candles_from_rest, state_of, wait_for
+from tests.support.live_bot import (
+    FIVE_MIN_MS, BotProcess, candles_from_rest, hold, started_n, state_of, step_to_next, wait_for,
+)
 from tests.support.stack import TestStack
 
 SPEED = 3000  # a 5-minute candle in 0.1 s of wall time between holds
 # room for a loaded machine; venue-clock stamps, so the bot compares fill times with candle times on one clock
 STEPPED = ["--stepped", "--step-quiet-ms", "800", "--step-max-ms", "5000", "--stamp-clock", "venue"]
+# held until the test steps; one clock for fills and candles
+HELD = ["--stepped", "--step-quiet-ms", "600000", "--step-max-ms", "600000", "--stamp-clock", "venue"]
 
 
 class ShortSellerProcess(BotProcess):
@@ -132,3 +141,63 @@ async def venue_window(venue: VenueProcess, symbol: str, run: LiveRun) -> Candle
 
 def before(rows: Sequence[Any], horizon_ms: int) -> list[Any]:
     return [f for f in rows if f.candle_ms < horizon_ms]
+
+
+async def settled(stack: TestStack, admin: VenueAdmin, bot_id: str, api_key: str, candle_start: int,
+                  symbol: str) -> bool:
+    """The bot handled this candle and every execution of its account so far (the listener relayed it
+    on `fills:{bot_id}` and the bot read it), and sent all it decided (its outbox is empty)."""
+    st = state_of(stack, bot_id)
+    if st.get(f"_bar:{symbol}:5m") != candle_start or "_outbox" in st:
+        return False
+    at_venue = {e["execId"] for e in await admin.executions(api_key)}
+    r = redis_for(stack.redis, 0)
+    try:
+        relayed = await r.xrange(f"fills:{bot_id}")
+    finally:
+        await r.aclose()
+    ids = {json.loads(f["fill"])["exec_id"] for _, f in relayed}
+    return at_venue <= ids and (not relayed or st.get("_fills_id") == relayed[-1][0])
+
+
+Hook = Callable[[int, int, BotProcess], Awaitable[None]]
+
+
+async def restart(stack: TestStack, bot: BotProcess, bot_id: str, starts: int) -> None:
+    """SIGKILL the bot and start it again; back once it announced its `starts`-th start."""
+    bot.kill9()
+    bot.start()
+    await wait_for(lambda: started_n(stack, bot_id, starts), 60, f"start {starts}\n{bot.log_tail()}")
+
+
+async def run_held(stack: TestStack, venue: VenueProcess, bot: BotProcess, bot_id: str, symbol: str, api_key: str,
+                   bars: int, after_step: Hook | None = None, after_settle: Hook | None = None) -> LiveRun:
+    """`bars` candles on a venue started with HELD: the bot warms up at the first hold, then each step
+    pushes one candle; `after_step(n, at, bot)` runs right after the n-th step (the venue holds at `at`),
+    `after_settle(n, at, bot)` once the bot settled that candle."""
+    listener = ListenerProcess(listener_env(stack, venue, [bot_id])).start()
+    try:
+        await listener.wait_healthy(stack, [bot_id])
+        async with VenueAdmin(venue.admin_url) as admin:
+            at = await wait_for(lambda: hold(admin), 20, "the first hold")
+            bot.start()
+            started = await wait_for(lambda: started_event(stack, bot_id), 90, f"the bot to start\n{bot.log_tail()}")
+            warm = started["warmup"][f"{symbol}:5m"]
+            assert warm["to_ms"] == at - FIVE_MIN_MS, (warm, at)  # warmed up to the held candle
+            first_close = at + FIVE_MIN_MS
+            for n in range(bars):
+                at = await step_to_next(admin, at)
+                if after_step is not None:
+                    await after_step(n, at, bot)
+                await wait_for(lambda: settled(stack, admin, bot_id, api_key, at - FIVE_MIN_MS, symbol), 30,
+                               f"the bot to settle candle {at - FIVE_MIN_MS}\n{bot.log_tail()}", every_s=0.02)
+                if after_settle is not None:
+                    await after_settle(n, at, bot)
+            assert bot.terminate() == 0, bot.log_tail()
+            executions = await admin.executions(api_key, venue_time=True)
+        log_tail = bot.log_tail(12000) + "".join(f"\n{ln}" for ln in bot.log_lines() if "\"error\"" in ln or "\"warning\"" in ln)
+        state = state_of(stack, bot_id)
+    finally:
+        bot.close()
+        listener.close()
+    return LiveRun(warm["from_ms"], first_close, at - FIVE_MIN_MS, executions, log_tail, state)
