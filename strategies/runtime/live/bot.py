@@ -29,6 +29,7 @@ import structlog
 from redis.asyncio import Redis
 
 from shared.bybit.parse_rows import parse_instrument
+from shared.contracts import fill_feed_key
 from strategies.runtime.candles import INTERVAL_MS
 from strategies.runtime.driver import LiveDriver
 from strategies.runtime.feeds import Subscription
@@ -37,7 +38,7 @@ from strategies.runtime.live.config import LiveSettings
 from strategies.runtime.live.events import EventSink
 from strategies.runtime.live.exchange import Exchange
 from strategies.runtime.live.parsing import (
-    BYBIT_INTERVAL, BadInput, bar_from_stream, bars_from_rest, fill_from_stream, fill_stream_key, kline_stream_key,
+    BYBIT_INTERVAL, BadInput, bar_from_stream, bars_from_rest, fill_from_stream, kline_stream_key,
 )
 from strategies.runtime.model import Bar, Control, Instrument, Rejection
 from strategies.runtime.orders import Decision
@@ -217,7 +218,7 @@ class LiveBot:
             self.fills_id = fills_id
         else:  # first start: fills before it are history (the positions are reconciled); kept at once,
             # so a fill while the bot is down before its first own fill is not skipped either
-            last = await self.redis.xrevrange(fill_stream_key(self.bot_id), "+", "-", count=1)
+            last = await self.redis.xrevrange(fill_feed_key(self.bot_id), "+", "-", count=1)
             self.fills_id = _s(last[0][0]) if last else "0-0"
             await self.store.save({FILLS_KEY: self.fills_id})
             state.set(FILLS_KEY, self.fills_id)
@@ -253,7 +254,7 @@ class LiveBot:
             while not stop.is_set():
                 await self._controls()
                 streams: dict[Any, Any] = {kline_stream_key(s, i): f"{c}-0" for (s, i), c in self.cursor.items()}
-                streams[fill_stream_key(self.bot_id)] = self.fills_id
+                streams[fill_feed_key(self.bot_id)] = self.fills_id
                 reply = await self.redis.xread(streams, block=self.settings.read_block_ms, count=500)
                 if reply:
                     await self.handle(reply)
@@ -278,7 +279,7 @@ class LiveBot:
         by_key = {kline_stream_key(s, i): (s, i) for s, i in self.cursor}
         for stream, entries in reply:
             name = stream.decode() if isinstance(stream, bytes) else stream
-            if name == fill_stream_key(self.bot_id):
+            if name == fill_feed_key(self.bot_id):
                 fill_entries += [(_s(eid), _fields(f)) for eid, f in entries]
                 continue
             sym, iv = by_key[name]
