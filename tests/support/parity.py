@@ -1,14 +1,13 @@
-"""The parity harness: a live bot process on the stepped venue, then the backtester over the venue's own
+"""The parity harness: a live bot process on the held venue, then the backtester over the venue's own
 candles of that window from the same warm-up, and what the two are compared on.
 
-`run_live` starts the real listener and the bot (its candles and fills through the listener, its state
-in PostgreSQL, its feeds in Redis) and lets the venue replay until the bot has handled `bars` candles;
-it returns the warm-up the bot announced, the last candle it handled and the account's executions.
-`run_held` does the same on a venue held at every candle close until the test steps it: each step
-waits until the bot has handled the candle and every execution of its account so far (sent what it
-decided, the stops it sets on a fill included), so the live run cannot fall behind the venue on a
-loaded machine; `after_step` runs right after each step, `after_settle` once the bot settled (to
-kill and restart the bot there).
+`run_held` starts the real listener and the bot (its candles and fills through the listener, its state
+in PostgreSQL, its feeds in Redis) on a venue held at every candle close until the test steps it, for
+`bars` candles; it returns the warm-up the bot announced, the last candle it handled and the account's
+executions. Each step waits until the bot has handled the candle and every execution of its account so
+far (sent what it decided, the stops it sets on a fill included), so the live run cannot fall behind
+the venue on a loaded machine; `after_step` runs right after each step, `after_settle` once the bot
+settled (to kill and restart the bot there).
 `venue_window` fetches the candles the backtester then runs on, checked complete.
 """
 from __future__ import annotations
@@ -18,8 +17,6 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import psycopg
 
 from services.bybit_sim.handle import VenueAdmin, VenueProcess
 from shared.bybit.rest_client import BybitRestClient
@@ -32,9 +29,7 @@ from tests.support.live_bot import (
 from tests.support.stack import TestStack
 
 SPEED = 3000  # a 5-minute candle in 0.1 s of wall time between holds
-# room for a loaded machine; venue-clock stamps, so the bot compares fill times with candle times on one clock
-STEPPED = ["--stepped", "--step-quiet-ms", "800", "--step-max-ms", "5000", "--stamp-clock", "venue"]
-# held until the test steps; one clock for fills and candles
+# held until the test steps; venue-clock stamps, so the bot compares fill times with candle times on one clock
 HELD = ["--stepped", "--step-quiet-ms", "600000", "--step-max-ms", "600000", "--stamp-clock", "venue"]
 
 
@@ -65,13 +60,6 @@ async def started_event(stack: TestStack, bot_id: str) -> dict[str, Any] | None:
         await r.aclose()
 
 
-def last_handled(stack: TestStack, bot_id: str, symbol: str) -> int | None:
-    with psycopg.connect(stack.db.dsn("c2"), prepare_threshold=None, autocommit=True) as conn:
-        row = conn.execute("SELECT value FROM trading.strategy_state WHERE bot_id = %s AND key = %s",
-                           (bot_id, f"_bar:{symbol}:5m")).fetchone()
-    return int(row[0]) if row else None
-
-
 async def venue_candles(venue: VenueProcess, symbol: str, from_ms: int, to_ms: int) -> list[list[Any]]:
     rows: list[list[Any]] = []
     async with BybitRestClient(venue.rest_url) as rest:
@@ -100,35 +88,6 @@ class LiveRun:
     def end_candle_ms(self) -> int:
         """The candle after the last one handled: its orders fill in it."""
         return self.last_start_ms + FIVE_MIN_MS
-
-
-async def run_live(stack: TestStack, venue: VenueProcess, bot: BotProcess, bot_id: str, symbol: str,
-                   api_key: str, bars: int, timeout_s: float = 150) -> LiveRun:
-    listener = ListenerProcess(listener_env(stack, venue, [bot_id])).start()
-    try:
-        await listener.wait_healthy(stack, [bot_id])
-        bot.start()
-        started = await wait_for(lambda: started_event(stack, bot_id), 90, f"the bot to start\n{bot.log_tail()}")
-        warm = started["warmup"][f"{symbol}:5m"]
-        first_close = warm["to_ms"] + 2 * FIVE_MIN_MS
-
-        async def enough() -> bool:
-            assert bot.running(), bot.log_tail()
-            handled = last_handled(stack, bot_id, symbol)
-            return handled is not None and handled + FIVE_MIN_MS >= first_close + (bars - 1) * FIVE_MIN_MS
-
-        await wait_for(enough, timeout_s, f"{bars} candles handled\n{bot.log_tail()}", every_s=0.5)
-        assert bot.terminate() == 0, bot.log_tail()
-        last_start = last_handled(stack, bot_id, symbol)
-        assert last_start is not None
-        async with VenueAdmin(venue.admin_url) as admin:
-            executions = await admin.executions(api_key, venue_time=True)
-        log_tail = bot.log_tail(12000) + "".join(f"\n{ln}" for ln in bot.log_lines() if "\"error\"" in ln or "\"warning\"" in ln)
-        state = state_of(stack, bot_id)
-    finally:
-        bot.close()
-        listener.close()
-    return LiveRun(warm["from_ms"], first_close, last_start, executions, log_tail, state)
 
 
 async def venue_window(venue: VenueProcess, symbol: str, run: LiveRun) -> Candles:
