@@ -22,7 +22,7 @@ import psycopg
 import structlog
 from redis.exceptions import RedisError
 
-from services.trade_sync.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TradeSyncError, UsageError
+from services.trade_sync.errors import EXIT_FAILED, EXIT_OK, TradeSyncError, UsageError
 from services.trade_sync.windows import MAX_MONTHS
 
 log = structlog.get_logger()

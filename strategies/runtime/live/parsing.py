@@ -26,8 +26,9 @@ class BadInput(ValueError):
     """A candle, fill or row that cannot be used; the message says which field and why."""
 
 
-def kline_stream_key(symbol: str, interval: str) -> str:
-    """The listener's candle stream (contracts.kline_stream_key) for a runtime interval name ("5m", "1h")."""
+def bar_stream_key(symbol: str, interval: str) -> str:
+    """The listener's candle stream (contracts.kline_stream_key, which takes Bybit's interval names) for a
+    runtime interval name ("5m", "1h")."""
     return contracts.kline_stream_key(symbol, BYBIT_INTERVAL[interval])
 
 
