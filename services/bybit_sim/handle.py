@@ -81,10 +81,9 @@ class VenueProcess:
         return f"ws://{self.host}:{self.port}/v5/private"
 
     def command(self) -> list[str]:
+        speed = ["--speed", str(self.speed)] if self.speed is not None else []  # None: `--wall-replay` in extra_args
         cmd = [sys.executable, "-m", "services.bybit_sim", "serve", "--host", self.host, "--port", str(self.port),
-               "--seed", str(self.seed), "--state-file", str(self.state_file)]
-        if self.speed is not None:  # None: the venue's own (`--wall-replay` refuses --speed)
-            cmd[6:6] = ["--speed", str(self.speed)]
+               *speed, "--seed", str(self.seed), "--state-file", str(self.state_file)]
         if self.accounts:
             cmd += ["--accounts", _accounts_arg(self.accounts)]
         if self.partial_fills:

@@ -3,6 +3,8 @@ that now falls at least a week into them. Klines, fills and the venue clock all 
 Real venue processes over sockets."""
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -10,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import websockets
 
 from services.bybit_sim.candles import CANDLE_MS, load_candles
 from services.bybit_sim.handle import REPO_ROOT, VenueAdmin, VenueProcess
@@ -19,6 +22,7 @@ from tests.integration.bybit_sim.conftest import pybit_http
 pytestmark = pytest.mark.integration
 KEY, SECRET = "wall-key", "wall-secret"
 WEEK_MS = 7 * 86_400_000
+FUNDING_MS = 8 * 3_600_000
 TOLERANCE_MS = 5_000  # "within a few seconds": process and request latency, not a timing assertion
 
 
@@ -39,6 +43,19 @@ def _last_closed_kline(http: object) -> tuple[int, list[str]]:
             return before, rows[1]  # newest first: rows[0] is the candle still open
 
 
+async def _kline_push(venue: VenueProcess) -> tuple[int, int]:
+    """(start of the first unconfirmed kline.5.BTCUSDT push, wall now's 5-minute floor), read within one candle."""
+    async with websockets.connect(venue.ws_public_url) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "args": ["kline.5.BTCUSDT"]}))
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            rows = frame.get("data") or []
+            if frame.get("topic") == "kline.5.BTCUSDT" and not rows[0]["confirm"]:
+                floor = _now_ms() // CANDLE_MS * CANDLE_MS
+                if _now_ms() - floor > 2_000:  # not just after a close (that tick may push the old candle)
+                    return int(rows[0]["start"]), floor
+
+
 async def test_wall_replay_klines_are_the_shipped_candles_shifted_by_whole_weeks() -> None:
     candles = load_candles(INSTRUMENTS["BTCUSDT"])
     tick = INSTRUMENTS["BTCUSDT"].tick_size
@@ -49,7 +66,16 @@ async def test_wall_replay_klines_are_the_shipped_candles_shifted_by_whole_weeks
         assert abs(int(clock["venue_time_ms"]) - _now_ms()) < TOLERANCE_MS
         assert shift % WEEK_MS == 0 and shift > 0
         assert candles[0].start_ms + WEEK_MS <= _now_ms() - shift < candles[-1].start_ms + CANDLE_MS
-        floor, row = _last_closed_kline(pybit_http(venue, KEY, SECRET))
+        http = pybit_http(venue, KEY, SECRET)
+        floor, row = _last_closed_kline(http)
+        while True:  # funding marks are on the wall clock's 8-hour marks
+            mark = _now_ms() // FUNDING_MS
+            ticker = http.get_tickers(category="linear", symbol="BTCUSDT")["result"]["list"][0]
+            if _now_ms() // FUNDING_MS == mark:
+                break
+        pushed = await _kline_push(venue)
+    assert int(ticker["nextFundingTime"]) == (mark + 1) * FUNDING_MS
+    assert pushed[0] == pushed[1]  # the candle pushed as open is the one open on the wall clock
     start = int(row[0])
     assert start == floor - CANDLE_MS
     assert abs(_now_ms() - start) < 10 * 60_000
