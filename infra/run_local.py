@@ -21,11 +21,13 @@ from pathlib import Path
 
 from infra.localstack import REPO, LocalStack, StackConfig, StackError
 from infra.rotating_log import BACKUPS, MAX_BYTES, RotatingLog, pump
+from services.bybit_sim.state import read_state, wall_replay_conflict
 from shared.bots import BOTS
 from shared.private_file import write_private
 
 RUN = REPO / ".run"
 ADMIN_TOKEN_FILE = RUN / "venue" / "admin-token"  # the venue's admin API token (0600), for VenueAdmin and curl
+VENUE_STATE = RUN / "venue" / "state.json"
 PY = sys.executable
 # Each service's log rotates at 20 MB, four old files kept (compose: json-file max-size 20m, max-file 5)
 LOG_MAX_BYTES = MAX_BYTES
@@ -73,8 +75,8 @@ def venue_accounts(keys: dict[str, str]) -> str:
 def children(venue_port: int, keys: dict[str, str]) -> list[Child]:
     out = [
         Child("bybit_sim", [PY, "-m", "services.bybit_sim", "serve", "--host", "127.0.0.1",
-                            "--port", str(venue_port), "--speed", "60",
-                            "--state-file", str(RUN / "venue" / "state.json"),
+                            "--port", str(venue_port), "--wall-replay",
+                            "--state-file", str(VENUE_STATE),
                             "--admin-token-file", str(ADMIN_TOKEN_FILE)],
               extra_env={"BYBIT_SIM_ACCOUNTS": venue_accounts(keys)}),
         Child("websocket_listener", [PY, "-m", "services.websocket_listener"]),
@@ -84,6 +86,17 @@ def children(venue_port: int, keys: dict[str, str]) -> list[Child]:
     if os.environ.get("C2_TELEGRAM_BOT_TOKEN") or _dotenv_has("C2_TELEGRAM_BOT_TOKEN"):
         out.append(Child("telegram_c2", [PY, "-m", "services.telegram_c2.main"]))
     return out
+
+
+def retire_old_venue_state(path: Path = VENUE_STATE) -> Path | None:
+    """A state file from before `--wall-replay` (venue time in the replayed past, at `--speed 60`) is
+    refused by the venue; it is moved aside (`state.json.before-wall-replay`) so a new venue starts.
+    Returns where it went, or None when there was nothing to move."""
+    if not path.exists() or wall_replay_conflict(read_state(path), True) is None:
+        return None
+    aside = path.with_name(path.name + ".before-wall-replay")
+    path.replace(aside)
+    return aside
 
 
 def _dotenv_has(var: str) -> bool:
@@ -132,6 +145,10 @@ def main() -> int:
     env = {**env, **stack.env(), **keys, "BYBIT_VENUE": "sim", "BYBIT_SIM_PORT": str(venue_port),
            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "PYTHONUNBUFFERED": "1"}
     (RUN / "venue").mkdir(parents=True, exist_ok=True)
+    aside = retire_old_venue_state()
+    if aside is not None:
+        print(f"run: the venue's state file was from a --speed run (replayed time); moved to {aside.name}, "
+              "the venue starts anew on wall time")
     kids = children(venue_port, keys)
     stopping = False
 

@@ -21,12 +21,12 @@ from psycopg_pool import AsyncConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 
 from shared.bots import PLATFORM_REDIS_DB, bot_spec
+from shared.contracts import (CONTROL_CHANNEL, FILLS_CHANNEL, bot_heartbeat_key, control_key, market_price_key,
+                              position_key, position_key_prefix)
 from shared.db.pool import open_pool
 from shared.redis_client import redis_for
 from shared.settings import DatabaseSettings, RedisSettings, build_settings
 
-FILLS_CHANNEL = "fills_channel"
-CONTROL_CHANNEL = "control_channel"
 HEARTBEAT_TTL_S = 120
 log = structlog.get_logger()
 
@@ -105,7 +105,7 @@ class AlphaDBClient:
     async def __aenter__(self) -> AlphaDBClient:
         self._pool = await open_pool(self._db_settings, "strategy", max_size=self._pool_max_size)
         await self.register()
-        self._heartbeat_task = asyncio.create_task(self._beat_forever(), name=f"heartbeat:{self.bot_id}")
+        self._heartbeat_task = asyncio.create_task(self._beat_forever(), name=f"beat-{self.bot_id}")
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
@@ -150,7 +150,7 @@ class AlphaDBClient:
     async def heartbeat(self) -> None:
         await self._as_bot("UPDATE trading.bots SET last_heartbeat = now() WHERE bot_id = %s", (self.bot_id,))
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        await self._platform.set(f"heartbeat:bot:{self.bot_id}", now, ex=HEARTBEAT_TTL_S)
+        await self._platform.set(bot_heartbeat_key(self.bot_id), now, ex=HEARTBEAT_TTL_S)
 
     async def _beat_forever(self) -> None:
         task = asyncio.current_task()
@@ -167,11 +167,11 @@ class AlphaDBClient:
             await asyncio.sleep(self.heartbeat_interval_s)
 
     async def get_position(self, symbol: str) -> PublishedPosition | None:
-        raw = await self._redis.get(f"position:{self.bot_id}:{symbol}")
+        raw = await self._redis.get(position_key(self.bot_id, symbol))
         return PublishedPosition.from_json(symbol, raw) if raw else None
 
     async def get_positions(self) -> dict[str, PublishedPosition]:
-        prefix = f"position:{self.bot_id}:"
+        prefix = position_key_prefix(self.bot_id)
         keys = sorted([k async for k in self._redis.scan_iter(match=f"{prefix}*", count=200)])
         values = await self._redis.mget(keys) if keys else []
         return {k[len(prefix):]: PublishedPosition.from_json(k[len(prefix):], v) for k, v in zip(keys, values) if v}
@@ -179,7 +179,7 @@ class AlphaDBClient:
     async def market_price(self, symbol: str) -> MarketPrice | None:
         """The last traded price the listener saw, with when the exchange stamped it: check `age_s` before
         acting on it. None when there is none (the key expires 60 s after the listener's last write)."""
-        raw = await self._platform.get(f"market:{symbol}:price")
+        raw = await self._platform.get(market_price_key(symbol))
         if not raw:
             return None
         d = json.loads(raw)
@@ -188,7 +188,7 @@ class AlphaDBClient:
 
     async def control_status(self) -> str:
         """'active' or 'paused' (set by the C2 bot); the database row is the fallback."""
-        raw = await self._platform.get(f"control:{self.bot_id}")
+        raw = await self._platform.get(control_key(self.bot_id))
         if raw:
             return str(json.loads(raw).get("status", "active"))
         async with self._db().connection() as conn:

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NoReturn
 
-from services.bybit_sim.state import read_state, stamp_clock_conflict
+from services.bybit_sim.state import read_state, stamp_clock_conflict, wall_replay_conflict
 from services.bybit_sim.stepping import StepConfig
 from services.bybit_sim.venue import STAMP_CLOCKS, AccountSpec, VenueConfig
 
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=0)
     serve.add_argument("--accounts", type=_accounts, default=[],
                        help=f"KEY:SECRET[:BALANCE],...; default: ${ACCOUNTS_ENV} (keeps secrets off the command line)")
-    serve.add_argument("--speed", type=_positive_float, default=1000.0)
+    serve.add_argument("--speed", type=_positive_float, help="venue time / wall time (default 1000)")
     serve.add_argument("--seed", type=int, default=1)
     serve.add_argument("--state-file", type=Path)
     serve.add_argument("--partial-fills", action="store_true")
@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--stamp-clock", choices=STAMP_CLOCKS, default="wall",
                        help="the clock of execTime, createdTime/updatedTime, push creationTime and REST time "
                             "windows: wall (default, as on Bybit) or venue (the replayed candles' time)")
+    serve.add_argument("--wall-replay", action="store_true",
+                       help="venue time is wall time (speed 1): the candles are replayed shifted by whole weeks "
+                            "so that now falls in them, as the local platform (`make run`) needs")
     seed = sub.add_parser("seed-history", help="write past executions for an account into a state file")
     seed.add_argument("--state-file", type=Path, required=True)
     seed.add_argument("--account", type=parse_account, required=True)
@@ -129,9 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "serve":
         from services.bybit_sim.server import run_server
+        if args.wall_replay:
+            for given, option in ((args.stepped, "--stepped"), (args.speed is not None, "--speed")):
+                if given:  # argparse's own words for mutually exclusive options
+                    parser.error(f"argument {option}: not allowed with argument --wall-replay")
+            args.speed = 1.0
+        elif args.speed is None:
+            args.speed = 1000.0
         if args.state_file is not None and not args.state_file.parent.is_dir():
             print(f"bybit_sim: error: --state-file folder does not exist: {args.state_file.parent}", file=sys.stderr)
             return 2
@@ -141,9 +152,10 @@ def main(argv: list[str] | None = None) -> int:
                              state_file=args.state_file, tick_ms=args.tick_ms, idle_timeout_s=args.idle_timeout_s,
                              funding_rate=args.funding_rate, ack_delay_ms=max(args.ack_delay_ms, 0),
                              step=StepConfig(args.step_quiet_ms, args.step_max_ms) if args.stepped else None,
-                             stamp_clock=args.stamp_clock)
+                             stamp_clock=args.stamp_clock, wall_replay=args.wall_replay)
         if args.state_file is not None:
-            conflict = stamp_clock_conflict(read_state(args.state_file), args.stamp_clock)
+            doc = read_state(args.state_file)
+            conflict = stamp_clock_conflict(doc, args.stamp_clock) or wall_replay_conflict(doc, args.wall_replay)
             if conflict:
                 print(f"bybit_sim: error: {conflict}", file=sys.stderr)
                 return 2

@@ -158,7 +158,8 @@ async def post_funding(request: web.Request, venue: Venue) -> web.Response:
 async def get_clock(request: web.Request, venue: Venue) -> web.Response:
     stepper = venue.stepper
     state = stepper.status(wall_ms()) if stepper is not None else {"stepped": False, "held": False}
-    return _ok(venue_time_ms=venue.market.clock.now(), speed=venue.config.speed, **state)
+    return _ok(venue_time_ms=venue.market.clock.now(), speed=venue.config.speed,
+               wall_replay_shift_ms=venue.wall_replay_shift_ms, **state)
 
 
 async def post_clock_step(request: web.Request, venue: Venue) -> web.Response:

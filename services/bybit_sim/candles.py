@@ -70,12 +70,13 @@ def _vertices(c: Candle) -> tuple[int, int, int, int]:
 class PricePath:
     """Price of one symbol as a pure function of venue time (ms)."""
 
-    def __init__(self, instrument: SimInstrument, candles: list[Candle]) -> None:
+    def __init__(self, instrument: SimInstrument, candles: list[Candle], shift_ms: int = 0) -> None:
+        """`shift_ms`: the candles are replayed that much later than they were recorded (`--wall-replay`)."""
         if not candles:
             raise ValueError(f"no candles for {instrument.symbol}")
         self.instrument = instrument
         self.candles = candles
-        self.start_ms = candles[0].start_ms
+        self.start_ms = candles[0].start_ms + shift_ms
         self.span_ms = len(candles) * CANDLE_MS
 
     def _locate(self, t_ms: int) -> tuple[Candle, int]:

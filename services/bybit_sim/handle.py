@@ -40,7 +40,7 @@ class VenueProcess:
     """The venue in its own process on a free loopback port; `restart()` keeps its state (SIGTERM snapshots it)."""
 
     def __init__(self, accounts: Sequence[tuple[str, str] | tuple[str, str, Decimal | str | int]], *,
-                 speed: float = 1000.0, seed: int = 1, state_file: Path | None = None, partial_fills: bool = False,
+                 speed: float | None = 1000.0, seed: int = 1, state_file: Path | None = None, partial_fills: bool = False,
                  extra_args: Sequence[str] = (), host: str = "127.0.0.1", port: int | None = None,
                  admin_token: str | None = _GENERATE) -> None:
         """`admin_token`: by default a new random one, handed to the venue in its environment (never on its
@@ -81,8 +81,9 @@ class VenueProcess:
         return f"ws://{self.host}:{self.port}/v5/private"
 
     def command(self) -> list[str]:
+        speed = ["--speed", str(self.speed)] if self.speed is not None else []  # None: `--wall-replay` in extra_args
         cmd = [sys.executable, "-m", "services.bybit_sim", "serve", "--host", self.host, "--port", str(self.port),
-               "--speed", str(self.speed), "--seed", str(self.seed), "--state-file", str(self.state_file)]
+               *speed, "--seed", str(self.seed), "--state-file", str(self.state_file)]
         if self.accounts:
             cmd += ["--accounts", _accounts_arg(self.accounts)]
         if self.partial_fills:

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from services.bybit_sim.candles import CANDLE_MS, Ohlcv, PricePath, load_candles
+from services.bybit_sim.candles import CANDLE_MS, Candle, Ohlcv, PricePath, load_candles
 from services.bybit_sim.instruments import INSTRUMENTS
 from services.bybit_sim.render import kline_rest_row, kline_ws_row, num
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 FUNDING_INTERVAL_MS = 8 * 3_600_000
+WEEK_MS = 7 * DAY_MS
 WEEK_OFFSET_MS = 4 * DAY_MS  # 1970-01-05 was a Monday; Bybit weeks start on Monday
 INTERVALS = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M")
 
@@ -48,6 +49,22 @@ class VenueClock:
         self.hold_ms = next_hold_ms
 
 
+def wall_replay_cycle(candles: dict[str, list[Candle]]) -> int:
+    """How many candles of each symbol `--wall-replay` replays, over and over: the whole weeks of data that
+    every symbol has, so a wrap keeps the weekday and the time of day (needs two weeks: one of history)."""
+    weeks = min(len(c) for c in candles.values()) * CANDLE_MS // WEEK_MS
+    if weeks < 2:
+        raise ValueError(f"--wall-replay needs two weeks of candles, the data holds {weeks}")
+    return weeks * WEEK_MS // CANDLE_MS
+
+
+def wall_replay_shift_ms(now_ms: int, data_start_ms: int) -> int:
+    """The whole number of weeks `--wall-replay` moves the candles forward by: the one that puts `now_ms`
+    in the data's second week, [start + 1 week, start + 2 weeks), so a week of real history lies before
+    it and the rest of the cycle (`wall_replay_cycle`) after it."""
+    return (now_ms - data_start_ms - WEEK_MS) // WEEK_MS * WEEK_MS
+
+
 def interval_start(interval: str, t_ms: int) -> int:
     if interval == "M":
         d = datetime.fromtimestamp(t_ms / 1000, UTC)
@@ -80,6 +97,18 @@ class Market:
     @classmethod
     def replay(cls, clock: VenueClock) -> Market:
         return cls(clock, {s: PricePath(i, load_candles(i)) for s, i in INSTRUMENTS.items()})
+
+    @classmethod
+    def wall_replay(cls, clock: VenueClock, shift_ms: int | None = None) -> tuple[Market, int]:
+        """`--wall-replay`: the candles moved forward by whole weeks (`shift_ms`, else chosen for the
+        clock's now) and cut to whole weeks, which the path repeats past their end. Returns the market and
+        its shift."""
+        loaded = {s: load_candles(i) for s, i in INSTRUMENTS.items()}
+        cycle = wall_replay_cycle(loaded)
+        if shift_ms is None:
+            shift_ms = wall_replay_shift_ms(clock.now(), min(c[0].start_ms for c in loaded.values()))
+        paths = {s: PricePath(INSTRUMENTS[s], c[:cycle], shift_ms) for s, c in loaded.items()}
+        return cls(clock, paths), shift_ms
 
     def data_start_ms(self) -> int:
         return min(p.start_ms for p in self.paths.values())

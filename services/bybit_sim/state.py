@@ -95,3 +95,19 @@ def stamp_clock_conflict(doc: dict[str, Any] | None, stamp_clock: str) -> str | 
         return None
     return (f"the state file holds orders/executions stamped with the {held} clock; "
             f"--stamp-clock {stamp_clock} would mix clocks (use --stamp-clock {held} or a new state file)")
+
+
+def wall_replay_conflict(doc: dict[str, Any] | None, wall_replay: bool) -> str | None:
+    """Why a state document cannot be resumed with (or without) `--wall-replay`, or None. A wall-replay
+    document records its week shift (`wall_replay_shift_ms`) and its venue time is wall time; any other
+    document that has run a venue (`venue_time_ms`) holds venue time in the replayed past at its own speed.
+    A `seed-history` document that no venue has run yet (wall stamps, no venue time) suits both."""
+    if doc is None:
+        return None
+    held = "wall_replay_shift_ms" in doc
+    if wall_replay and not held and doc.get("venue_time_ms") is not None:
+        return ("the state file was written by a venue run without --wall-replay (its venue time is in the "
+                "replayed past); use a new state file for --wall-replay")
+    if not wall_replay and held:
+        return "the state file was written by a --wall-replay venue; resume it with --wall-replay or use a new one"
+    return None

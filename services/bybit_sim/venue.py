@@ -55,6 +55,7 @@ class VenueConfig:
     ack_delay_ms: int = 50
     step: StepConfig | None = None  # the stepped clock (stepping.py); None: time runs freely
     stamp_clock: str = "wall"  # the clock of exchange timestamps (execTime, createdTime, ...): "wall" or "venue"
+    wall_replay: bool = False  # venue time is wall time (speed 1), the candles shifted by whole weeks to now
 
 
 STAMP_CLOCKS = ("wall", "venue")
@@ -67,11 +68,25 @@ class Venue:
         venue_start = None
         if state is not None:
             venue_start = state["venue_time_ms"]
-        clock = VenueClock(0, config.speed)
-        self.market = market or Market.replay(clock)
-        self.market.clock = clock
-        clock.venue_start_ms = venue_start if venue_start is not None else self.market.data_start_ms() + WARMUP_MS
+        self.wall_replay_shift_ms: int | None = None
+        if config.wall_replay:  # venue time = wall time, on a resume too; the state file keeps the shift
+            if config.speed != 1.0 or config.step is not None:
+                raise ValueError("--wall-replay runs at speed 1 and without --stepped")
+            now = wall_ms()
+            clock = VenueClock(now, 1.0, now)
+            shift = state.get("wall_replay_shift_ms") if state is not None else None
+            if market is None:
+                market, shift = Market.wall_replay(clock, shift)
+            self.market, self.wall_replay_shift_ms = market, shift or 0
+            self.market.clock = clock
+        else:
+            clock = VenueClock(0, config.speed)
+            self.market = market or Market.replay(clock)
+            self.market.clock = clock
+            clock.venue_start_ms = venue_start if venue_start is not None else self.market.data_start_ms() + WARMUP_MS
         clock.real_start_ms = wall_ms()  # venue time starts now, not before the candles were loaded
+        if config.wall_replay:
+            clock.venue_start_ms = clock.real_start_ms
         self.market.funding_rate = config.funding_rate
         self.engine = Engine(config.seed, self.market.price, fees=config.fees, partial_fills=config.partial_fills,
                              slippage_bps=config.slippage_bps)
@@ -106,11 +121,14 @@ class Venue:
         self.last_funding_mark = doc.get("last_funding_mark", self.last_funding_mark)
 
     def snapshot_doc(self) -> dict[str, Any]:
-        return {"version": FORMAT_VERSION, "venue_time_ms": self.market.clock.now(),
-                "seqs": self.engine.seqs, "priority": self.engine.priority,
-                "pins": {k: str(v) for k, v in self.market.pins.items()},
-                "last_funding_mark": self.last_funding_mark, "stamp_clock": self.config.stamp_clock,
-                "accounts": [account_to_doc(a) for a in self.engine.accounts.values()]}
+        doc = {"version": FORMAT_VERSION, "venue_time_ms": self.market.clock.now(),
+               "seqs": self.engine.seqs, "priority": self.engine.priority,
+               "pins": {k: str(v) for k, v in self.market.pins.items()},
+               "last_funding_mark": self.last_funding_mark, "stamp_clock": self.config.stamp_clock,
+               "accounts": [account_to_doc(a) for a in self.engine.accounts.values()]}
+        if self.wall_replay_shift_ms is not None:
+            doc["wall_replay_shift_ms"] = self.wall_replay_shift_ms
+        return doc
 
     def snapshot(self) -> Path | None:
         path = self.config.state_file

@@ -23,13 +23,12 @@ from services.telegram_c2.config import AlertMode, C2Settings
 from services.telegram_c2.formatting import money, qty
 from services.telegram_c2.run_cursor import Run, RunCursor, step
 from services.telegram_c2.sender import Outbox
-from shared.queries.reports import LISTENER_CONNECTIONS_KEY, Reports
+from shared.contracts import (FILLS_CHANNEL, LISTENER_CONNECTIONS_KEY, RECONCILER_CURSOR_KEY, bot_heartbeat_alert_key,
+                              drawdown_alert_key, listener_alert_key, listener_heartbeat_key)
+from shared.queries.reports import Reports
 
 log = structlog.get_logger()
-FILLS_CHANNEL = "fills_channel"
-LISTENER_SERVICE = "websocket_listener"
 MAX_LINES = 10
-RECONCILER_CURSOR = "reconciler:last_run_id"
 
 
 def raise_if_cancelling() -> None:
@@ -179,7 +178,7 @@ class Alerts:
         names = sorted(await self._platform.hkeys(LISTENER_CONNECTIONS_KEY))
         if not names:
             return []
-        beats = await self._platform.mget([f"heartbeat:{LISTENER_SERVICE}:{n}" for n in names])
+        beats = await self._platform.mget([listener_heartbeat_key(n) for n in names])
         out = []
         limit = self._settings.listener_down_after_s
         for name, beat in zip(names, beats):
@@ -189,7 +188,7 @@ class Alerts:
             down = age is None or age > limit
             text = (f"listener connection {name} down for more than {limit:.0f}s" if down
                     else f"listener connection {name} is back")
-            out.append(Condition(f"listener:{name}", down, text))
+            out.append(Condition(listener_alert_key(name), down, text))
         return out
 
     async def _bot_conditions(self, now: datetime) -> list[Condition]:
@@ -201,7 +200,7 @@ class Alerts:
         for bot_id, beat in rows:
             stale = beat is None or (now - beat).total_seconds() > limit
             text = (f"bot {bot_id} heartbeat older than {limit:.0f}s" if stale else f"bot {bot_id} heartbeat is back")
-            out.append(Condition(f"bot_heartbeat:{bot_id}", stale, text))
+            out.append(Condition(bot_heartbeat_alert_key(bot_id), stale, text))
         return out
 
     async def _drawdown_conditions(self) -> list[Condition]:
@@ -232,17 +231,17 @@ class Alerts:
             text = (f"bot {bot_id} drawdown {dd_pct.quantize(Decimal('0.1'))}% ({money(drawdown)} USDT) "
                     f"past its limit of {limit_pct}%" if firing
                     else f"bot {bot_id} drawdown back within {limit_pct}%")
-            out.append(Condition(f"drawdown:{bot_id}", firing, text))
+            out.append(Condition(drawdown_alert_key(bot_id), firing, text))
         return out
 
     async def _reconciler_events(self, state: dict[str, tuple[bool, str | None]]) -> None:
         """Each finished reconciler run that found missing fills is reported once, in whatever order
         the runs finish (see run_cursor.py)."""
-        cursor = RunCursor.load(state.get(RECONCILER_CURSOR, (False, None))[1])
+        cursor = RunCursor.load(state.get(RECONCILER_CURSOR_KEY, (False, None))[1])
         async with self._pool.connection() as conn:
             if cursor is None:  # first start: only runs from now on
                 row = await (await conn.execute("SELECT COALESCE(max(id), 0) FROM trading.sync_runs")).fetchone()
-                await self._state.save(RECONCILER_CURSOR, False, RunCursor(int(row[0] if row else 0)).dump())
+                await self._state.save(RECONCILER_CURSOR_KEY, False, RunCursor(int(row[0] if row else 0)).dump())
                 return
             rows = await (await conn.execute(
                 """SELECT id, bot_id, status, missing_found, recovered, started_at FROM trading.sync_runs
@@ -254,4 +253,4 @@ class Alerts:
                 f"ALERT: reconciler found {run.missing_found} missing fills for {run.bot_id} "
                 f"({run.recovered} recovered, run {run.status})")
         if after != cursor:
-            await self._state.save(RECONCILER_CURSOR, False, after.dump())
+            await self._state.save(RECONCILER_CURSOR_KEY, False, after.dump())

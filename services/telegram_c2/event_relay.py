@@ -24,19 +24,14 @@ from services.telegram_c2.events import BadEvent, BotEvent, batch_messages, even
 from services.telegram_c2.formatting_ops import bot_name
 from services.telegram_c2.sender import Outbox, Outgoing
 from shared.bots import BOTS
+from shared.contracts import EVENTS_CONSUMER, EVENTS_DEAD_LETTERS_STREAM, EVENTS_GROUP, events_stream_key
 
 log = structlog.get_logger()
-EVENTS_GROUP = "telegram_c2"
-CONSUMER = "c2"
-DEAD_LETTERS = "events:dead_letters"
+DEAD_LETTERS = EVENTS_DEAD_LETTERS_STREAM  # the name the tests import
 DEAD_LETTERS_MAXLEN = 10_000
 READ_COUNT = 200
 
 Entry = tuple[str, str, dict[str, str] | None]  # (stream, entry id, fields)
-
-
-def events_stream(bot_id: str) -> str:
-    return f"events:{bot_id}"
 
 
 class EventRelay:
@@ -46,7 +41,7 @@ class EventRelay:
         self._outbox = outbox
         self._recipients = recipients
         self._redis = platform
-        self._streams = tuple(events_stream(b) for b in bot_ids)
+        self._streams = tuple(events_stream_key(b) for b in bot_ids)
         self._on = settings.kinds_on
         self._off = settings.kinds_off
         self.delivered = 0
@@ -61,7 +56,8 @@ class EventRelay:
                     raise
 
     async def _read(self, backlog: bool, block_ms: int | None) -> list[Entry]:
-        got = await self._redis.xreadgroup(EVENTS_GROUP, CONSUMER, {s: "0" if backlog else ">" for s in self._streams},
+        got = await self._redis.xreadgroup(EVENTS_GROUP, EVENTS_CONSUMER,
+                                           {s: "0" if backlog else ">" for s in self._streams},
                                            count=READ_COUNT, block=None if backlog else max(1, block_ms or 1))
         return [(stream, entry_id, fields) for stream, entries in (got or []) for entry_id, fields in entries]
 
@@ -136,4 +132,4 @@ class EventRelay:
         self.dead_lettered += 1
         record = {"stream": stream, "entry_id": entry_id, "reason": reason,
                   **{f"field:{k}"[:64]: str(v)[:2000] for k, v in (fields or {}).items()}}
-        await self._redis.xadd(DEAD_LETTERS, record, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
+        await self._redis.xadd(EVENTS_DEAD_LETTERS_STREAM, record, maxlen=DEAD_LETTERS_MAXLEN, approximate=True)

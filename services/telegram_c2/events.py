@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.telegram_c2.formatting import money
+from shared.contracts import events_stream_key
 
 # The kinds relayed; anything else is dead-lettered. The live runtime writes its risk guards' events
 # as guard_tripped / guard_size_scaled / guard_halted / guard_restored; halted and size_changed are
@@ -66,7 +67,7 @@ def parse_event(stream: str, entry_id: str, fields: dict[str, str] | None) -> Bo
     kind, bot_id = fields["kind"], fields["bot_id"]
     if kind not in KNOWN_KINDS:
         raise BadEvent(f"unknown kind {kind[:40]!r}")
-    if stream != f"events:{bot_id}":
+    if stream != events_stream_key(bot_id):
         raise BadEvent(f"bot_id {bot_id[:40]!r} on {stream}")
     try:
         at = datetime.fromisoformat(fields["at"].replace("Z", "+00:00"))

@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 
 from services.telegram_c2.cli import run_cli
 from services.telegram_c2.config import SERVICE, C2Settings
-from services.telegram_c2.service import HEARTBEAT_KEY, C2Service
+from services.telegram_c2.service import C2Service
+from shared.contracts import C2_HEARTBEAT_KEY
 from shared.log import configure_logging
 from shared.redis_client import redis_for
 from shared.settings import DatabaseSettings, RedisSettings, TelegramSettings, load_settings
@@ -40,7 +41,7 @@ async def run() -> int:
 async def health() -> int:
     r = redis_for(load_settings(RedisSettings), 0, retries=1)
     try:
-        beat = await r.get(HEARTBEAT_KEY)
+        beat = await r.get(C2_HEARTBEAT_KEY)
     except Exception as exc:  # noqa: BLE001
         print(f"unhealthy: Redis unreachable ({type(exc).__name__})")
         return 1

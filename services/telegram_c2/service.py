@@ -13,11 +13,12 @@ from telegram import Update
 from services.telegram_c2.alerts import Alerts, raise_if_cancelling
 from services.telegram_c2.app import MENU, build_application
 from services.telegram_c2.auth import Access
-from services.telegram_c2.config import SERVICE, C2Settings
+from services.telegram_c2.config import C2Settings
 from services.telegram_c2.deps import Deps
 from services.telegram_c2.event_relay import EventRelay
 from services.telegram_c2.sender import Outbox
 from shared.bots import BOTS, PLATFORM_REDIS_DB
+from shared.contracts import C2_HEARTBEAT_KEY
 from shared.db.pool import open_pool
 from shared.queries.control import BotController
 from shared.queries.ops import Ops, pgbouncer_console_dsn
@@ -26,7 +27,6 @@ from shared.redis_client import redis_for
 from shared.settings import DatabaseSettings, RedisSettings, TelegramSettings
 
 log = structlog.get_logger()
-HEARTBEAT_KEY = f"heartbeat:{SERVICE}:main"
 HEARTBEAT_TTL_S = 120
 
 
@@ -83,7 +83,7 @@ class C2Service:
             raise_if_cancelling()
             try:
                 now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-                await platform.set(HEARTBEAT_KEY, now, ex=HEARTBEAT_TTL_S)
+                await platform.set(C2_HEARTBEAT_KEY, now, ex=HEARTBEAT_TTL_S)
             except Exception as exc:  # noqa: BLE001 - a missed beat must not stop the service
                 raise_if_cancelling()
                 log.warning("heartbeat_failed", error=type(exc).__name__)

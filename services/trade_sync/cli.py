@@ -22,7 +22,7 @@ import psycopg
 import structlog
 from redis.exceptions import RedisError
 
-from services.trade_sync.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TradeSyncError, UsageError
+from services.trade_sync.errors import EXIT_FAILED, EXIT_OK, TradeSyncError, UsageError
 from services.trade_sync.windows import MAX_MONTHS
 
 log = structlog.get_logger()
@@ -166,11 +166,12 @@ async def _health(args: argparse.Namespace) -> int:
     from shared.redis_client import redis_for
     from shared.settings import RedisSettings
     from services.trade_sync.context import settings_or_usage
-    from services.trade_sync.service import HEARTBEAT_KEY, HEARTBEAT_TTL_S, heartbeat_age_s
+    from services.trade_sync.service import HEARTBEAT_TTL_S, heartbeat_age_s
+    from shared.contracts import TRADE_SYNC_HEARTBEAT_KEY
 
     redis = redis_for(settings_or_usage(RedisSettings), PLATFORM_REDIS_DB, retries=1)
     try:
-        value = await redis.get(HEARTBEAT_KEY)
+        value = await redis.get(TRADE_SYNC_HEARTBEAT_KEY)
     except (RedisError, OSError):
         raise TradeSyncError("unhealthy: Redis is unreachable") from None
     finally:
@@ -178,7 +179,8 @@ async def _health(args: argparse.Namespace) -> int:
     age = heartbeat_age_s(value, datetime.now(UTC))
     if age is None or age > HEARTBEAT_TTL_S:
         raise TradeSyncError("unhealthy: the scheduler has not beaten in the last "
-                             f"{HEARTBEAT_TTL_S} s ({HEARTBEAT_KEY} is {'absent' if value is None else 'stale'})")
+                             f"{HEARTBEAT_TTL_S} s ({TRADE_SYNC_HEARTBEAT_KEY} is "
+                             f"{'absent' if value is None else 'stale'})")
     print(f"healthy: last beat {age:.0f} s ago")
     return EXIT_OK
 

@@ -50,7 +50,7 @@ def redis_view(symbol: str, raw: str) -> PositionView:
         avg = doc.get("avg_price")
         avg_price = None if avg in (None, "") else Decimal(str(avg))
     except (ValueError, KeyError, TypeError, InvalidOperation):
-        raise ValueError(f"position:{symbol} is not readable JSON") from None
+        raise ValueError(f"the Redis position of {symbol} is not readable JSON") from None
     if doc.get("side") == "Sell" and size > 0:
         size = -size  # tolerate an unsigned size with a side
     seq = doc.get("seq")

@@ -17,12 +17,11 @@ from redis.asyncio import Redis
 
 from shared.bots import BOTS
 from shared.queries.flatten import Flattener, Leftovers
-from shared.queries.flatten_requests import (FLATTEN_GROUP, FLATTEN_REQUESTS_STREAM, FLATTEN_RESULT_TTL_S,
-                                             BadRequest, FlattenRequest, FlattenResult, ensure_group,
-                                             parse_request, result_key, utc_now_iso)
+from shared.contracts import FLATTEN_CONSUMER, FLATTEN_GROUP, FLATTEN_REQUESTS_STREAM, flatten_result_key
+from shared.queries.flatten_requests import (FLATTEN_RESULT_TTL_S, BadRequest, FlattenRequest, FlattenResult,
+                                             ensure_group, parse_request, utc_now_iso)
 
 log = structlog.get_logger()
-CONSUMER = "trade_sync"
 
 
 class FlattenWorker:
@@ -42,8 +41,8 @@ class FlattenWorker:
         while not stop.is_set():
             try:
                 await ensure_group(self._redis)
-                got = await self._redis.xreadgroup(FLATTEN_GROUP, CONSUMER, {FLATTEN_REQUESTS_STREAM:
-                                                                             "0" if backlog else ">"},
+                got = await self._redis.xreadgroup(FLATTEN_GROUP, FLATTEN_CONSUMER,
+                                                   {FLATTEN_REQUESTS_STREAM: "0" if backlog else ">"},
                                                    count=10, block=None if backlog else 1000)
                 entries = got[0][1] if got else []
                 if backlog and not entries:
@@ -68,7 +67,7 @@ class FlattenWorker:
             log.error("flatten_request_bad", entry_id=entry_id, error=str(exc))
             await self._redis.xack(FLATTEN_REQUESTS_STREAM, FLATTEN_GROUP, entry_id)
             return
-        if await self._redis.exists(result_key(req.request_id)):  # done before an acknowledgement was lost
+        if await self._redis.exists(flatten_result_key(req.request_id)):  # done before an acknowledgement was lost
             await self._redis.xack(FLATTEN_REQUESTS_STREAM, FLATTEN_GROUP, entry_id)
             log.info("flatten_request_already_done", request_id=req.request_id, bot_id=req.bot_id)
             return
@@ -76,8 +75,8 @@ class FlattenWorker:
         result = await self.execute(req)
         await self._audit(req, result)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(result_key(req.request_id), mapping=result.as_hash())
-            pipe.expire(result_key(req.request_id), FLATTEN_RESULT_TTL_S)
+            pipe.hset(flatten_result_key(req.request_id), mapping=result.as_hash())
+            pipe.expire(flatten_result_key(req.request_id), FLATTEN_RESULT_TTL_S)
             pipe.xack(FLATTEN_REQUESTS_STREAM, FLATTEN_GROUP, entry_id)
             await pipe.execute()
         log.info("flatten_request_done", request_id=req.request_id, bot_id=req.bot_id, status=result.status,

@@ -19,13 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from services.trade_sync.errors import IngestTimeout, TradeSyncError
-
-STREAM = "ingest:executions"
-GROUP = "listener"
-
-
-def result_key(batch_id: str) -> str:
-    return f"ingest:result:{batch_id}"
+from shared.contracts import INGEST_GROUP, INGEST_STREAM, ingest_result_key
 
 
 @dataclass(frozen=True)
@@ -71,11 +65,11 @@ class IngestProducer:
     async def check_listener(self) -> None:
         """Refuse to start when nobody consumes the stream: entries would wait for ever."""
         try:
-            groups = await self._redis.xinfo_groups(STREAM)
+            groups = await self._redis.xinfo_groups(INGEST_STREAM)
         except ResponseError:
             groups = []
-        if not any(g.get("name") == GROUP for g in groups):
-            raise TradeSyncError(f"no consumer group {GROUP!r} on Redis stream {STREAM}: "
+        if not any(g.get("name") == INGEST_GROUP for g in groups):
+            raise TradeSyncError(f"no consumer group {INGEST_GROUP!r} on Redis stream {INGEST_STREAM}: "
                                  "start the websocket listener first (it writes the fills)")
 
     async def __aenter__(self) -> IngestProducer:
@@ -98,7 +92,7 @@ class IngestProducer:
         entry = ({"bot_id": bot_id, "batch_id": batch_id, "executions": payload} if kind == "executions" else
                  {"kind": kind, "bot_id": bot_id, "batch_id": batch_id, "positions": payload})
         try:
-            entry_id = await self._redis.xadd(STREAM, entry)  # type: ignore[arg-type]
+            entry_id = await self._redis.xadd(INGEST_STREAM, entry)  # type: ignore[arg-type]
         except BaseException:
             self._room.release()
             raise
@@ -118,7 +112,7 @@ class IngestProducer:
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for batch_id in ids:
-                        pipe.hgetall(result_key(batch_id))
+                        pipe.hgetall(ingest_result_key(batch_id))
                     replies = await pipe.execute()
                 done_entries: list[str] = []
                 for batch_id, fields in zip(ids, replies, strict=True):
@@ -130,7 +124,7 @@ class IngestProducer:
                         if not p.future.done():
                             p.future.set_result(result)
                 if done_entries:
-                    await self._redis.xdel(STREAM, *done_entries)
+                    await self._redis.xdel(INGEST_STREAM, *done_entries)
             except RedisError:
                 pass  # Redis restarting: the timeout below decides when to give up
             now = time.monotonic()

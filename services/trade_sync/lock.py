@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.trade_sync.errors import LockHeld
+from shared.contracts import trade_sync_lock_key
 
 log = structlog.get_logger()
 
@@ -26,10 +27,6 @@ _REFRESH = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEX
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 _STEAL = ("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) "
           "return 1 end return 0")
-
-
-def lock_key(bot_id: str) -> str:
-    return f"lock:trade_sync:{bot_id}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -73,7 +70,7 @@ class BotLocks:
 
     async def _take(self, bot_id: str) -> str | None:
         """None when taken, else a description of the holder."""
-        key = lock_key(bot_id)
+        key = trade_sync_lock_key(bot_id)
         if await self._redis.set(key, self._value, nx=True, px=self._ttl_ms):
             return None
         current = await self._redis.get(key)
@@ -96,7 +93,8 @@ class BotLocks:
                 busy.append(bot_id)
             else:
                 await self.release()
-                raise LockHeld(f"{bot_id} is busy: {holder} holds {lock_key(bot_id)}; try again when it ends")
+                raise LockHeld(f"{bot_id} is busy: {holder} holds {trade_sync_lock_key(bot_id)}; "
+                               "try again when it ends")
         if self.held:
             self._on_lost = asyncio.current_task()
             self._refresher = asyncio.create_task(self._refresh(), name="lock-refresh")
@@ -107,7 +105,7 @@ class BotLocks:
             await asyncio.sleep(self._ttl_ms / 3000)
             try:
                 for bot_id in self.held:
-                    if not await self._redis.eval(_REFRESH, 1, lock_key(bot_id), self._value, self._ttl_ms):
+                    if not await self._redis.eval(_REFRESH, 1, trade_sync_lock_key(bot_id), self._value, self._ttl_ms):
                         self.lost = f"the lock of {bot_id} expired or was taken by another run"
                         log.error("lock_lost", bot_id=bot_id)
                         if self._on_lost is not None:
@@ -123,7 +121,7 @@ class BotLocks:
             self._refresher = None
         for bot_id in self.held:
             try:
-                await self._redis.eval(_RELEASE, 1, lock_key(bot_id), self._value)
+                await self._redis.eval(_RELEASE, 1, trade_sync_lock_key(bot_id), self._value)
             except RedisError:
                 pass  # it expires by itself
         self.held = []

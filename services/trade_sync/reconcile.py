@@ -24,13 +24,14 @@ from services.trade_sync.ingest import BatchResult, IngestProducer, send_positio
 from services.trade_sync.lock import BotLocks
 from services.trade_sync.store import RunSpec, RunTally
 from services.trade_sync.windows import dt_to_ms, plan_windows
+from shared.contracts import position_key_prefix
 
 log = structlog.get_logger()
 
 
 async def redis_positions(redis: Redis, bot_id: str) -> dict[str, str]:
     """`position:{bot_id}:{symbol}` -> raw JSON, for every symbol the listener holds."""
-    prefix = f"position:{bot_id}:"
+    prefix = position_key_prefix(bot_id)
     keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=200)]
     if not keys:
         return {}

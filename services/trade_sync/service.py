@@ -13,11 +13,11 @@ from services.trade_sync.flatten_worker import FlattenWorker
 from services.trade_sync.errors import TradeSyncError
 from services.trade_sync.reconcile import run_sync
 from shared.bybit.rest_client import BybitRestClient
+from shared.contracts import TRADE_SYNC_HEARTBEAT_KEY
 from shared.queries.flatten import Flattener
 
 log = structlog.get_logger()
 
-HEARTBEAT_KEY = "heartbeat:trade_sync:scheduler"
 HEARTBEAT_TTL_S = 120
 HEARTBEAT_EVERY_S = 30
 
@@ -36,7 +36,7 @@ def heartbeat_age_s(value: str | None, now: datetime) -> float | None:
 
 
 async def beat(redis: Redis) -> None:
-    await redis.set(HEARTBEAT_KEY, datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    await redis.set(TRADE_SYNC_HEARTBEAT_KEY, datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
                     ex=HEARTBEAT_TTL_S)
 
 

@@ -1,9 +1,7 @@
-"""In-process counters, mirrored to the Redis hash `listener:counters` by the heartbeat task."""
+"""In-process counters, mirrored to the Redis hash LISTENER_COUNTERS_KEY by the heartbeat task."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
-COUNTERS_KEY = "listener:counters"
 
 
 @dataclass

@@ -27,6 +27,7 @@ from shared.bybit.records import (
 )
 from shared.bybit.fields import datetime_to_ms, dump_raw
 from shared.bybit.frames import classify_frame
+from shared.contracts import kline_stream_key, market_kline_key, market_price_key, market_volume_key
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor
 from services.websocket_listener.rows import ListenerFill, iso_utc
@@ -51,27 +52,7 @@ class Source:
         return self.bot_id or "public"
 
 
-def market_price_key(symbol: str) -> str:
-    """JSON `{"price", "updated_at"}`, expiring MARKET_PRICE_TTL_S after the last write."""
-    return f"market:{symbol}:price"
-
-
 MARKET_PRICE_TTL_S = 60  # a price nobody refreshes (listener or public stream down) goes away
-
-
-def market_volume_key(symbol: str) -> str:
-    return f"market:{symbol}:volume"
-
-
-def market_kline_key(symbol: str, interval: str) -> str:
-    return f"market:{symbol}:kline:{interval}"
-
-
-def kline_stream_key(symbol: str, interval: str) -> str:
-    """Closed candles only, one entry per candle with id `{start_ms}-0` (db 0)."""
-    return f"klines:{symbol}:{interval}"
-
-
 KLINE_STREAM_MAXLEN = 10_000  # candles kept per stream (approximately): 34 days of 5 m candles
 CANDLES_HELD_MAX = 5_000  # closed candles kept in memory while Redis is away (then the oldest go)
 

@@ -13,18 +13,14 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shared.contracts import LISTENER_CONNECTIONS_KEY, LISTENER_COUNTERS_KEY, listener_heartbeat_key
 from shared.redis_client import redis_for
 from shared.settings import BotKeysSettings, ConfigError, RedisSettings, build_settings, fail_config
-from services.websocket_listener.config import SERVICE, ListenerSettings
-from services.websocket_listener.counters import COUNTERS_KEY, Counters
+from services.websocket_listener.config import ListenerSettings
+from services.websocket_listener.counters import Counters
 
 HEARTBEAT_TTL_S = 120
-CONNECTIONS_KEY = "listener:connections"
 PUBLIC = "public"
-
-
-def heartbeat_key(name: str) -> str:
-    return f"heartbeat:{SERVICE}:{name}"
 
 
 def select_bots(cfg: ListenerSettings, keys: BotKeysSettings) -> list[str]:
@@ -49,9 +45,10 @@ async def write_beats(redis: Redis, states: dict[str, dict[str, object]], health
     async with redis.pipeline(transaction=False) as pipe:
         for name, ok in healthy.items():
             if ok:
-                pipe.set(heartbeat_key(name), now.isoformat().replace("+00:00", "Z"), ex=HEARTBEAT_TTL_S)
-        pipe.hset(CONNECTIONS_KEY, mapping={n: json.dumps(s, default=str) for n, s in states.items()})  # type: ignore[arg-type]
-        pipe.hset(COUNTERS_KEY, mapping=counters.as_dict())  # type: ignore[arg-type]
+                pipe.set(listener_heartbeat_key(name), now.isoformat().replace("+00:00", "Z"), ex=HEARTBEAT_TTL_S)
+        pipe.hset(LISTENER_CONNECTIONS_KEY,
+                  mapping={n: json.dumps(s, default=str) for n, s in states.items()})  # type: ignore[arg-type]
+        pipe.hset(LISTENER_COUNTERS_KEY, mapping=counters.as_dict())  # type: ignore[arg-type]
         await pipe.execute()
 
 
@@ -66,8 +63,8 @@ def _parse_iso(value: str) -> datetime | None:
 async def check(redis: Redis, names: list[str], max_age_s: float, now: datetime) -> list[str]:
     """Problems found; empty means healthy."""
     problems = []
-    beats = await redis.mget([heartbeat_key(n) for n in names])
-    states = await redis.hgetall(CONNECTIONS_KEY)
+    beats = await redis.mget([listener_heartbeat_key(n) for n in names])
+    states = await redis.hgetall(LISTENER_CONNECTIONS_KEY)
     for name, beat in zip(names, beats):
         state = json.loads(states[name]) if name in states else {}
         if not state.get("up"):
@@ -91,7 +88,7 @@ async def _main() -> int:
     names = connection_names(bots)
     try:
         problems = await check(redis, names, cfg.health_max_age_s, datetime.now(UTC))
-        counters = await redis.hgetall(COUNTERS_KEY)
+        counters = await redis.hgetall(LISTENER_COUNTERS_KEY)
     except (RedisError, OSError) as exc:
         print(f"unhealthy: Redis unreachable ({type(exc).__name__})")
         return 1

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from shared.bybit.records import BadFrame, OrderUpdate, PositionSnapshot, WalletSnapshot
 from shared.bybit.fields import dump_raw
+from shared.contracts import FILLS_CHANNEL, fill_feed_key, position_key, position_seq_key
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.rows import (
     EVENT_COLUMNS, MESSAGE_COLUMNS, ORDER_COLUMNS, ListenerFill, PositionCrossCheck, message_from_row, order_event_row,
@@ -32,7 +33,6 @@ from services.websocket_listener.rows import (
 
 log = structlog.get_logger()
 
-FILLS_CHANNEL = "fills_channel"
 FILL_FEED_MAXLEN = 20_000  # entries kept per bot's fill feed (approximately: XADD MAXLEN ~)
 RESULT_TTL_S = 86_400
 OUTBOX_DRAIN_EVERY_S = 0.5
@@ -186,19 +186,6 @@ def _describe(record: _Fill | _Order | _Wallet) -> tuple[str, str]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc)
     return text.splitlines()[0][:300] if text else type(exc).__name__
-
-
-def position_key(bot_id: str, symbol: str) -> str:
-    return f"position:{bot_id}:{symbol}"
-
-
-def position_seq_key(bot_id: str, symbol: str) -> str:
-    return f"listener:position_seq:{bot_id}:{symbol}"
-
-
-def fill_feed_key(bot_id: str) -> str:
-    """The bot's durable fill feed (db 0): a Redis Stream, one entry per committed fill."""
-    return f"fills:{bot_id}"
 
 
 class Ingestor:

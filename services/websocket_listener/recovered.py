@@ -20,19 +20,14 @@ from redis.exceptions import RedisError, ResponseError
 from shared.bybit.records import BadFrame, ParseError
 from shared.bybit.fields import decode_json, dump_raw
 from shared.bybit.parse_rows import parse_execution_rows, parse_position
+from shared.contracts import INGEST_GROUP, INGEST_STREAM, ingest_result_key
 from services.websocket_listener.counters import Counters
 from services.websocket_listener.ingest import Ingestor, Ticket
 from services.websocket_listener.rows import ListenerFill
 
 log = structlog.get_logger()
 
-STREAM = "ingest:executions"
-GROUP = "listener"
-SOURCE = "stream:ingest:executions"
-
-
-def result_key(batch_id: str) -> str:
-    return f"ingest:result:{batch_id}"
+SOURCE = f"stream:{INGEST_STREAM}"  # dead letters' source
 
 
 class RecoveredConsumer:
@@ -48,7 +43,7 @@ class RecoveredConsumer:
 
     async def ensure_group(self) -> None:
         try:
-            await self._redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+            await self._redis.xgroup_create(INGEST_STREAM, INGEST_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -64,7 +59,8 @@ class RecoveredConsumer:
             while not stop.is_set():
                 try:
                     await self.ensure_group()
-                    reply = await self._redis.xreadgroup(GROUP, self._consumer, {STREAM: "0" if backlog else ">"},
+                    reply = await self._redis.xreadgroup(INGEST_GROUP, self._consumer,
+                                                         {INGEST_STREAM: "0" if backlog else ">"},
                                                          count=self._count, block=None if backlog else self._block_ms)
                     entries = reply[0][1] if reply else []
                     if backlog and not entries:
@@ -130,7 +126,8 @@ class RecoveredConsumer:
                     await self._ingest.put_position(bot_id, position, ticket)
         for bad in rejected:
             await self._ingest.put_dead(SOURCE, bot_id or None, bad)
-        await self._ingest.barrier(ticket, result_key=result_key(batch_id), received=received, rejected=len(rejected))
+        await self._ingest.barrier(ticket, result_key=ingest_result_key(batch_id), received=received,
+                                   rejected=len(rejected))
         return ticket
 
     async def _ack_after_commit(self, queued: list[tuple[str, Ticket]]) -> None:
@@ -138,7 +135,7 @@ class RecoveredConsumer:
         for _entry_id, ticket in queued:
             await ticket.wait()
         try:
-            await self._redis.xack(STREAM, GROUP, *[entry_id for entry_id, _ in queued])
+            await self._redis.xack(INGEST_STREAM, INGEST_GROUP, *[entry_id for entry_id, _ in queued])
         except (RedisError, OSError) as exc:  # left pending: re-read after a restart, found duplicate
             log.warning("stream_ack_failed", error=type(exc).__name__, entries=len(queued))
 

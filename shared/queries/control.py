@@ -14,18 +14,14 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from shared.bots import BOTS
+from shared.contracts import CONTROL_CHANNEL, control_key
 from shared.queries.flatten_requests import FlattenResult, submit, wait_results
 from shared.queries.results import ControlResult
 
 if TYPE_CHECKING:
     from shared.queries.killswitch import KillReport
 
-CONTROL_CHANNEL = "control_channel"
 MAX_AUDIT_TEXT = 200
-
-
-def control_key(bot_id: str) -> str:
-    return f"control:{bot_id}"
 
 
 class BotController:

@@ -23,14 +23,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-FLATTEN_REQUESTS_STREAM = "control:flatten_requests"
-FLATTEN_GROUP = "trade_sync"
+from shared.contracts import FLATTEN_GROUP, FLATTEN_REQUESTS_STREAM, flatten_result_key
+
 FLATTEN_RESULT_TTL_S = 86_400
 REQUESTS_MAXLEN = 10_000
 
-
-def result_key(request_id: str) -> str:
-    return f"control:flatten_result:{request_id}"
+result_key = flatten_result_key  # the name C2, trade_sync and the tests import
 
 
 def utc_now_iso() -> str:
@@ -140,7 +138,7 @@ async def wait_results(redis: Redis, request_ids: dict[str, str], timeout_s: flo
     while True:
         for bot_id, request_id in request_ids.items():
             if found[bot_id] is None:
-                raw: dict[str, Any] = await redis.hgetall(result_key(request_id))
+                raw: dict[str, Any] = await redis.hgetall(flatten_result_key(request_id))
                 if raw:
                     found[bot_id] = parse_result(raw)
         if all(r is not None for r in found.values()) or loop.time() >= deadline:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from shared.contracts import RISK_STATE_KEY
 from shared.queries.reports import Reports
 from shared.queries.results import GuardState, PoolRow, QuickReport, Sitrep, SyncRow, TradeRow
 from shared.queries.verdict import guard_state, verdict
@@ -22,7 +23,7 @@ SELECT trade_id, bot_id, symbol, entry_side, entry_price, entry_qty, entry_time,
 _LAST_SYNC_SQL = """
 SELECT DISTINCT ON (bot_id) bot_id, status, finished_at, missing_found
   FROM trading.sync_runs WHERE kind = 'sync' ORDER BY bot_id, id DESC"""
-_GUARDS_SQL = "SELECT bot_id, value FROM trading.strategy_state WHERE key = '_risk' ORDER BY bot_id"
+_GUARDS_SQL = "SELECT bot_id, value FROM trading.strategy_state WHERE key = %s ORDER BY bot_id"
 
 
 def pgbouncer_console_dsn(db: DatabaseSettings) -> str:
@@ -78,8 +79,8 @@ class Ops:
             try:
                 async with self._pool.connection() as conn:
                     last_sync = tuple(SyncRow(*r) for r in await (await conn.execute(_LAST_SYNC_SQL)).fetchall())
-                    guards = tuple(guard_state(bot, value, now)
-                                   for bot, value in await (await conn.execute(_GUARDS_SQL)).fetchall())
+                    guard_rows = await (await conn.execute(_GUARDS_SQL, (RISK_STATE_KEY,))).fetchall()
+                    guards = tuple(guard_state(bot, value, now) for bot, value in guard_rows)
                 net_today = (await self._reports.analytics("today", now=now)).totals.net
             except Exception:  # noqa: BLE001 - an outage since the status probe: the verdict says so
                 pass

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from shared.analytics.metrics import DayPnl, PnlTotals, TripStats, performance, sum_totals, sum_trips
 from shared.bots import BOTS, PLATFORM_REDIS_DB
+from shared.contracts import HEARTBEAT_PREFIX, LISTENER_CONNECTIONS_KEY, position_key_prefix
 from shared.queries.results import (
     AnalyticsReport, BalanceRow, BotStatus, DailyReport, ReportFillRow, GroupPnl, Heartbeat, PerformanceReport,
     PositionRow, StatusReport,
@@ -26,7 +27,6 @@ from shared.queries.results import (
 from shared.queries.windows import window_start
 
 ZERO = Decimal(0)
-LISTENER_CONNECTIONS_KEY = "listener:connections"
 
 _DAILY_CTE = """
 WITH d AS (
@@ -125,9 +125,9 @@ class Reports:
             t0 = time.perf_counter()
             await self._platform.ping()
             redis_ms = (time.perf_counter() - t0) * 1000
-            keys = sorted([k async for k in self._platform.scan_iter(match="heartbeat:*", count=200)])
+            keys = sorted([k async for k in self._platform.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=200)])
             values = await self._platform.mget(keys) if keys else []
-            services = [Heartbeat(k.removeprefix("heartbeat:"), _age_s(v, now)) for k, v in zip(keys, values)]
+            services = [Heartbeat(k.removeprefix(HEARTBEAT_PREFIX), _age_s(v, now)) for k, v in zip(keys, values)]
             connections = {k: json.loads(v) for k, v in (await self._platform.hgetall(LISTENER_CONNECTIONS_KEY)).items()}
             redis_ok = True
         except Exception:  # noqa: BLE001
@@ -155,7 +155,7 @@ class Reports:
             if bot_id is not None and spec.bot_id != bot_id:
                 continue
             r = self._redis[spec.redis_db]
-            prefix = f"position:{spec.bot_id}:"
+            prefix = position_key_prefix(spec.bot_id)
             keys = sorted([k async for k in r.scan_iter(match=prefix + "*", count=200)])
             values = await r.mget(keys) if keys else []
             for key, raw in zip(keys, values):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shared.contracts import HEARTBEAT_PREFIX, TRADE_SYNC_HEARTBEAT_KEY, listener_heartbeat_key
 from shared.queries.results import GuardState, PoolRow, StatusReport, SyncRow
 
 BOT_STALE_S = 120.0
@@ -42,9 +43,11 @@ def verdict(status: StatusReport, pools: tuple[PoolRow, ...] | None,
         critical.append("Redis unreachable")
     if status.redis_ok:
         names = [h.name for h in status.services if h.age_s is not None]
-        if not any(n.startswith("websocket_listener:") for n in names):
+        # a heartbeat's name is its key without HEARTBEAT_PREFIX
+        listener_beat = listener_heartbeat_key("").removeprefix(HEARTBEAT_PREFIX)
+        if not any(n.startswith(listener_beat) for n in names):
             critical.append("listener not reporting")
-        if not any(n.startswith("trade_sync:") for n in names):
+        if not any(n == TRADE_SYNC_HEARTBEAT_KEY.removeprefix(HEARTBEAT_PREFIX) for n in names):
             degraded.append("trade_sync not reporting")
     for b in status.bots:
         if b.connection_up is False:

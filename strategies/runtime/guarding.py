@@ -12,14 +12,13 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from shared.contracts import RISK_STATE_KEY
 from strategies.runtime.model import ZERO
 from strategies.runtime.orders import PlaceOrder
 from strategies.runtime.risk import RiskConfig, RiskGuards
 
 if TYPE_CHECKING:
     from strategies.runtime.context import Context
-
-STATE_KEY = "_risk"
 
 
 def _utc(ms: int) -> datetime:
@@ -28,14 +27,14 @@ def _utc(ms: int) -> datetime:
 
 class RiskGate:
     def __init__(self, config: RiskConfig, ctx: Context) -> None:
-        saved = ctx.state.get(STATE_KEY)
+        saved = ctx.state.get(RISK_STATE_KEY)
         self.guards = RiskGuards.from_state(config, saved) if isinstance(saved, dict) else RiskGuards(config)
         self._saved = saved
 
     def _save(self, ctx: Context) -> None:
         state = self.guards.to_state()
         if state != self._saved:
-            ctx.state.set(STATE_KEY, state)
+            ctx.state.set(RISK_STATE_KEY, state)
             self._saved = state
 
     def check_entry(self, order: PlaceOrder, ctx: Context) -> str | None:

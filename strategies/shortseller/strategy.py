@@ -116,7 +116,7 @@ class ShortSeller(Strategy[ShortSellerConfig]):
                 ctx.emit("exit", symbol=sym, reason="closed_while_away", entry_price=str(st.position.entry_price),
                          holding_s=None)
                 st = msgspec.structs.replace(st, position=None)
-            elif pos.qty < 0 and st.position is not None and pos.stop_loss == 0:
+            elif pos.qty < 0 and st.position is not None and _stops_missing(pos):
                 self._set_stops(ctx, sym, st.position)
             self._save(ctx, sym, st)
 
@@ -272,7 +272,7 @@ class ShortSeller(Strategy[ShortSellerConfig]):
                          levels=exit_levels(pos.avg_price, r, ctx.instrument(r.symbol).tick_size), adopted=True)
         ctx.emit("adopted", symbol=r.symbol, qty=str(-pos.qty), entry_price=str(pos.avg_price),
                  entry_time=entry_time.isoformat())
-        if pos.stop_loss == 0 or pos.take_profit == 0:
+        if _stops_missing(pos):
             self._set_stops(ctx, r.symbol, plan)
         last = entry_time if st.last_entry_at is None else max(st.last_entry_at, entry_time)
         return msgspec.structs.replace(st, position=plan, pending_entry=None, last_entry_at=last)
@@ -295,6 +295,14 @@ class ShortSeller(Strategy[ShortSellerConfig]):
     def _refused(self, ctx: Context, symbol: str, refused: Refused) -> None:
         ctx.refusals[f"shortseller_{refused.reason.value}"] += 1
         log.info("entry_refused", bot_id=ctx.bot_id, symbol=symbol, refusal=refused.reason.value, detail=refused.detail)
+
+
+def _stops_missing(pos: Position) -> bool:
+    """Our stops were not (all) set after the entry's fill: a stop, target or trailing stop is missing.
+    The entry order carries only the stop and target (from the decision close); the fill's handler sets
+    all three from the fill price, so a missing trailing stop means it did not run or did not reach the
+    exchange. A stop moved by its trailing stop is ours and left alone."""
+    return pos.stop_loss == 0 or pos.take_profit == 0 or pos.trailing_stop == 0
 
 
 def _s_regime(reg: Regime | None) -> str | None:

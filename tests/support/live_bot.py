@@ -162,7 +162,12 @@ def dump(rows: Sequence[Any]) -> str:
 
 def state_of(stack: TestStack, bot_id: str) -> dict[str, Any]:
     with psycopg.connect(stack.db.dsn("c2"), prepare_threshold=None, autocommit=True) as conn:
-        rows = conn.execute("SELECT key, value FROM trading.strategy_state WHERE bot_id = %s", (bot_id,)).fetchall()
+        return read_state(conn, bot_id)
+
+
+def read_state(conn: psycopg.Connection[Any], bot_id: str) -> dict[str, Any]:
+    """The bot's saved state on an open connection (a poll loop keeps one: a connection costs ~10 ms)."""
+    rows = conn.execute("SELECT key, value FROM trading.strategy_state WHERE bot_id = %s", (bot_id,)).fetchall()
     return {k: v for k, v in rows}
 
 

@@ -1,32 +1,40 @@
-"""The parity harness: a live bot process on the stepped venue, then the backtester over the venue's own
+"""The parity harness: a live bot process on the held venue, then the backtester over the venue's own
 candles of that window from the same warm-up, and what the two are compared on.
 
-`run_live` starts the real listener and the bot (its candles and fills through the listener, its state
-in PostgreSQL, its feeds in Redis) and lets the venue replay until the bot has handled `bars` candles;
-it returns the warm-up the bot announced, the last candle it handled and the account's executions.
+`run_held` starts the real listener and the bot (its candles and fills through the listener, its state
+in PostgreSQL, its feeds in Redis) on a venue held at every candle close until the test steps it, for
+`bars` candles; it returns the warm-up the bot announced, the last candle it handled and the account's
+executions. Each step waits until the bot has handled the candle and every execution of its account so
+far (sent what it decided, the stops it sets on a fill included), so the live run cannot fall behind
+the venue on a loaded machine; `after_step` runs right after each step, `after_settle` once the bot
+settled (to kill and restart the bot there).
 `venue_window` fetches the candles the backtester then runs on, checked complete.
 """
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from redis.asyncio import Redis
 
 from services.bybit_sim.handle import VenueAdmin, VenueProcess
 from shared.bybit.rest_client import BybitRestClient
 from shared.redis_client import redis_for
 from strategies.runtime.candles import Candles
 from tests.integration.listener.conftest import ListenerProcess, listener_env
-from tests.support.live_bot import FIVE_MIN_MS, BotProcess, candles_from_rest, state_of, wait_for
+from tests.support.live_bot import (
+    FIVE_MIN_MS, BotProcess, candles_from_rest, hold, read_state, started_n, state_of, step_to_next, wait_for,
+)
 from tests.support.stack import TestStack
 
 SPEED = 3000  # a 5-minute candle in 0.1 s of wall time between holds
-# room for a loaded machine; venue-clock stamps, so the bot compares fill times with candle times on one clock
-STEPPED = ["--stepped", "--step-quiet-ms", "800", "--step-max-ms", "5000", "--stamp-clock", "venue"]
+# held until the test steps; venue-clock stamps, so the bot compares fill times with candle times on one clock
+HELD = ["--stepped", "--step-quiet-ms", "600000", "--step-max-ms", "600000", "--stamp-clock", "venue"]
 
 
 class ShortSellerProcess(BotProcess):
@@ -54,13 +62,6 @@ async def started_event(stack: TestStack, bot_id: str) -> dict[str, Any] | None:
         return None
     finally:
         await r.aclose()
-
-
-def last_handled(stack: TestStack, bot_id: str, symbol: str) -> int | None:
-    with psycopg.connect(stack.db.dsn("c2"), prepare_threshold=None, autocommit=True) as conn:
-        row = conn.execute("SELECT value FROM trading.strategy_state WHERE bot_id = %s AND key = %s",
-                           (bot_id, f"_bar:{symbol}:5m")).fetchone()
-    return int(row[0]) if row else None
 
 
 async def venue_candles(venue: VenueProcess, symbol: str, from_ms: int, to_ms: int) -> list[list[Any]]:
@@ -93,35 +94,6 @@ class LiveRun:
         return self.last_start_ms + FIVE_MIN_MS
 
 
-async def run_live(stack: TestStack, venue: VenueProcess, bot: BotProcess, bot_id: str, symbol: str,
-                   api_key: str, bars: int, timeout_s: float = 150) -> LiveRun:
-    listener = ListenerProcess(listener_env(stack, venue, [bot_id])).start()
-    try:
-        await listener.wait_healthy(stack, [bot_id])
-        bot.start()
-        started = await wait_for(lambda: started_event(stack, bot_id), 90, f"the bot to start\n{bot.log_tail()}")
-        warm = started["warmup"][f"{symbol}:5m"]
-        first_close = warm["to_ms"] + 2 * FIVE_MIN_MS
-
-        async def enough() -> bool:
-            assert bot.running(), bot.log_tail()
-            handled = last_handled(stack, bot_id, symbol)
-            return handled is not None and handled + FIVE_MIN_MS >= first_close + (bars - 1) * FIVE_MIN_MS
-
-        await wait_for(enough, timeout_s, f"{bars} candles handled\n{bot.log_tail()}", every_s=0.5)
-        assert bot.terminate() == 0, bot.log_tail()
-        last_start = last_handled(stack, bot_id, symbol)
-        assert last_start is not None
-        async with VenueAdmin(venue.admin_url) as admin:
-            executions = await admin.executions(api_key, venue_time=True)
-        log_tail = bot.log_tail(12000) + "".join(f"\n{ln}" for ln in bot.log_lines() if "\"error\"" in ln or "\"warning\"" in ln)
-        state = state_of(stack, bot_id)
-    finally:
-        bot.close()
-        listener.close()
-    return LiveRun(warm["from_ms"], first_close, last_start, executions, log_tail, state)
-
-
 async def venue_window(venue: VenueProcess, symbol: str, run: LiveRun) -> Candles:
     """The venue's candles from the bot's first warm-up candle to the one after its last decision."""
     candles = candles_from_rest(await venue_candles(venue, symbol, run.warm_from_ms, run.end_candle_ms), symbol)
@@ -132,3 +104,72 @@ async def venue_window(venue: VenueProcess, symbol: str, run: LiveRun) -> Candle
 
 def before(rows: Sequence[Any], horizon_ms: int) -> list[Any]:
     return [f for f in rows if f.candle_ms < horizon_ms]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What `settled` polls through, opened once for the run: a new connection per poll costs ~11 ms
+    (against 0.2 ms for a query), CPU taken from the processes the poll waits for."""
+
+    db: psycopg.Connection[Any]
+    redis: Redis
+    admin: VenueAdmin
+
+
+async def settled(watch: Watch, bot_id: str, api_key: str, candle_start: int, symbol: str) -> bool:
+    """The bot handled this candle and every execution of its account so far (the listener relayed it
+    on `fills:{bot_id}` and the bot read it), and sent all it decided (its outbox is empty)."""
+    st = read_state(watch.db, bot_id)
+    if st.get(f"_bar:{symbol}:5m") != candle_start or "_outbox" in st:
+        return False
+    at_venue = {e["execId"] for e in await watch.admin.executions(api_key)}
+    relayed = await watch.redis.xrange(f"fills:{bot_id}")
+    ids = {json.loads(f["fill"])["exec_id"] for _, f in relayed}
+    return at_venue <= ids and (not relayed or st.get("_fills_id") == relayed[-1][0])
+
+
+Hook = Callable[[int, int, BotProcess], Awaitable[None]]
+
+
+async def restart(stack: TestStack, bot: BotProcess, bot_id: str, starts: int) -> None:
+    """SIGKILL the bot and start it again; back once it announced its `starts`-th start."""
+    bot.kill9()
+    bot.start()
+    await wait_for(lambda: started_n(stack, bot_id, starts), 60, f"start {starts}\n{bot.log_tail()}")
+
+
+async def run_held(stack: TestStack, venue: VenueProcess, bot: BotProcess, bot_id: str, symbol: str, api_key: str,
+                   bars: int, after_step: Hook | None = None, after_settle: Hook | None = None) -> LiveRun:
+    """`bars` candles on a venue started with HELD: the bot warms up at the first hold, then each step
+    pushes one candle; `after_step(n, at, bot)` runs right after the n-th step (the venue holds at `at`),
+    `after_settle(n, at, bot)` once the bot settled that candle."""
+    listener = ListenerProcess(listener_env(stack, venue, [bot_id])).start()
+    try:
+        await listener.wait_healthy(stack, [bot_id])
+        async with VenueAdmin(venue.admin_url) as admin, AsyncExitStack() as opened:
+            db = opened.enter_context(psycopg.connect(stack.db.dsn("c2"), prepare_threshold=None, autocommit=True))
+            r = redis_for(stack.redis, 0)
+            opened.push_async_callback(r.aclose)
+            watch = Watch(db, r, admin)
+            at = await wait_for(lambda: hold(admin), 20, "the first hold")
+            bot.start()
+            started = await wait_for(lambda: started_event(stack, bot_id), 90, f"the bot to start\n{bot.log_tail()}")
+            warm = started["warmup"][f"{symbol}:5m"]
+            assert warm["to_ms"] == at - FIVE_MIN_MS, (warm, at)  # warmed up to the held candle
+            first_close = at + FIVE_MIN_MS
+            for n in range(bars):
+                at = await step_to_next(admin, at)
+                if after_step is not None:
+                    await after_step(n, at, bot)
+                await wait_for(lambda: settled(watch, bot_id, api_key, at - FIVE_MIN_MS, symbol), 30,
+                               f"the bot to settle candle {at - FIVE_MIN_MS}\n{bot.log_tail()}", every_s=0.02)
+                if after_settle is not None:
+                    await after_settle(n, at, bot)
+            assert bot.terminate() == 0, bot.log_tail()
+            executions = await admin.executions(api_key, venue_time=True)
+        log_tail = bot.log_tail(12000) + "".join(f"\n{ln}" for ln in bot.log_lines() if "\"error\"" in ln or "\"warning\"" in ln)
+        state = state_of(stack, bot_id)
+    finally:
+        bot.close()
+        listener.close()
+    return LiveRun(warm["from_ms"], first_close, at - FIVE_MIN_MS, executions, log_tail, state)

@@ -29,6 +29,7 @@ import structlog
 from redis.asyncio import Redis
 
 from shared.bybit.parse_rows import parse_instrument
+from shared.contracts import fill_feed_key
 from strategies.runtime.candles import INTERVAL_MS
 from strategies.runtime.driver import LiveDriver
 from strategies.runtime.feeds import Subscription
@@ -37,7 +38,7 @@ from strategies.runtime.live.config import LiveSettings
 from strategies.runtime.live.events import EventSink
 from strategies.runtime.live.exchange import Exchange
 from strategies.runtime.live.parsing import (
-    BYBIT_INTERVAL, BadInput, bar_from_stream, bars_from_rest, fill_from_stream, fill_stream_key, kline_stream_key,
+    BYBIT_INTERVAL, BadInput, bar_from_stream, bars_from_rest, fill_from_stream, bar_stream_key,
 )
 from strategies.runtime.model import Bar, Control, Instrument, Rejection
 from strategies.runtime.orders import Decision
@@ -186,7 +187,7 @@ class LiveBot:
             if isinstance(handled, int):
                 end = handled
             else:
-                last = await self._last_stream_start(kline_stream_key(sym, iv_name))
+                last = await self._last_stream_start(bar_stream_key(sym, iv_name))
                 if last is None:  # the listener has written nothing yet: the newest REST row may be forming
                     rows = await self.exchange.klines(sym, BYBIT_INTERVAL[iv_name], int(time.time() * 1000), 2)
                     starts = sorted(int(r[0]) for r in rows)
@@ -217,7 +218,7 @@ class LiveBot:
             self.fills_id = fills_id
         else:  # first start: fills before it are history (the positions are reconciled); kept at once,
             # so a fill while the bot is down before its first own fill is not skipped either
-            last = await self.redis.xrevrange(fill_stream_key(self.bot_id), "+", "-", count=1)
+            last = await self.redis.xrevrange(fill_feed_key(self.bot_id), "+", "-", count=1)
             self.fills_id = _s(last[0][0]) if last else "0-0"
             await self.store.save({FILLS_KEY: self.fills_id})
             state.set(FILLS_KEY, self.fills_id)
@@ -252,8 +253,8 @@ class LiveBot:
             await self.start()
             while not stop.is_set():
                 await self._controls()
-                streams: dict[Any, Any] = {kline_stream_key(s, i): f"{c}-0" for (s, i), c in self.cursor.items()}
-                streams[fill_stream_key(self.bot_id)] = self.fills_id
+                streams: dict[Any, Any] = {bar_stream_key(s, i): f"{c}-0" for (s, i), c in self.cursor.items()}
+                streams[fill_feed_key(self.bot_id)] = self.fills_id
                 reply = await self.redis.xread(streams, block=self.settings.read_block_ms, count=500)
                 if reply:
                     await self.handle(reply)
@@ -275,10 +276,10 @@ class LiveBot:
     async def handle(self, reply: list[Any]) -> None:
         fill_entries: list[tuple[str, Mapping[str, str]]] = []
         bars: list[Bar] = []
-        by_key = {kline_stream_key(s, i): (s, i) for s, i in self.cursor}
+        by_key = {bar_stream_key(s, i): (s, i) for s, i in self.cursor}
         for stream, entries in reply:
             name = stream.decode() if isinstance(stream, bytes) else stream
-            if name == fill_stream_key(self.bot_id):
+            if name == fill_feed_key(self.bot_id):
                 fill_entries += [(_s(eid), _fields(f)) for eid, f in entries]
                 continue
             sym, iv = by_key[name]
@@ -312,11 +313,11 @@ class LiveBot:
             wait_ms = int((deadline - loop.time()) * 1000)
             if not behind or wait_ms <= 0:
                 return out
-            reply = await self.redis.xread({kline_stream_key(s, i): f"{v}-0" for (s, i), v in behind.items()},
+            reply = await self.redis.xread({bar_stream_key(s, i): f"{v}-0" for (s, i), v in behind.items()},
                                            block=wait_ms, count=100)
             if not reply:
                 return out
-            by_key = {kline_stream_key(s, i): (s, i) for s, i in behind}
+            by_key = {bar_stream_key(s, i): (s, i) for s, i in behind}
             for stream, entries in reply:
                 sym, iv = by_key[_s(stream)]
                 for eid, f in entries:

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 
-from strategies.runtime.live.parsing import events_stream_key
+from shared.contracts import events_stream_key
 from strategies.runtime.model import Notice
 
 log = structlog.get_logger()

@@ -26,12 +26,10 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shared.contracts import liveness_key
+
 log = structlog.get_logger()
 DEFAULT_SLACK_S = 60.0
-
-
-def liveness_key(bot_id: str) -> str:
-    return f"liveness:bot:{bot_id}"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from shared import contracts
 from strategies.runtime.candles import INTERVAL_MS
 from strategies.runtime.model import STOP_REASONS, ZERO, Bar, BotFill, Position
 from strategies.runtime.orders import CancelAll, CancelOrder, Intent, PlaceOrder, SetLeverage, TradingStop, reason_of
@@ -25,16 +26,10 @@ class BadInput(ValueError):
     """A candle, fill or row that cannot be used; the message says which field and why."""
 
 
-def kline_stream_key(symbol: str, interval: str) -> str:
-    return f"klines:{symbol}:{BYBIT_INTERVAL[interval]}"
-
-
-def fill_stream_key(bot_id: str) -> str:
-    return f"fills:{bot_id}"
-
-
-def events_stream_key(bot_id: str) -> str:
-    return f"events:{bot_id}"
+def bar_stream_key(symbol: str, interval: str) -> str:
+    """The listener's candle stream (contracts.kline_stream_key, which takes Bybit's interval names) for a
+    runtime interval name ("5m", "1h")."""
+    return contracts.kline_stream_key(symbol, BYBIT_INTERVAL[interval])
 
 
 def _dec(raw: Any, what: str) -> Decimal:

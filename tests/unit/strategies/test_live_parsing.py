@@ -13,7 +13,7 @@ from strategies.backtest.data import sim_instruments
 from strategies.examples.ema_cross import EmaCross, EmaCrossConfig
 from strategies.runtime.driver import LiveDriver
 from strategies.runtime.live.parsing import (
-    BadInput, bar_from_stream, bars_from_rest, fill_from_stream, kline_stream_key, position_from_rest, request_for,
+    BadInput, bar_from_stream, bars_from_rest, fill_from_stream, bar_stream_key, position_from_rest, request_for,
 )
 from strategies.runtime.orders import CancelAll, Decision, PlaceOrder, TradingStop
 from strategies.runtime.outbox import OUTBOX_KEY, decision_from_json, decision_to_json
@@ -29,7 +29,7 @@ def test_a_stream_candle_becomes_a_closed_bar() -> None:
     bar = bar_from_stream("BTCUSDT", "5m", f"{START}-0", CANDLE)
     assert (bar.start_ms, bar.close_ms, bar.open, bar.high, bar.low, bar.close) == (
         START, START + 300_000, 100.5, 101.0, 99.9, 100.7)
-    assert kline_stream_key("BTCUSDT", "1h") == "klines:BTCUSDT:60"
+    assert bar_stream_key("BTCUSDT", "1h") == "klines:BTCUSDT:60"
 
 
 @pytest.mark.parametrize("change, message", [

@@ -192,3 +192,40 @@ def test_the_environments_per_symbol_settings_reach_the_orders() -> None:
     (o,) = cross_bars(rt, feed, "SOLUSDT")
     # 10,000 x 3.5 % x 10 = 3,500 USDT at 99 -> 35.3 SOL; stop 99 x 1.02, target 99 x 0.95
     assert (o.qty, o.stop_loss, o.take_profit) == (D("35.3"), D("100.980"), D("94.050"))
+
+
+def test_an_adopted_short_with_the_entry_orders_stop_and_target_gets_its_trailing_stop() -> None:
+    """Killed between the entry's fill and its handling: the short carries the entry order's stop and
+    target (from the decision close) but no trailing stop. Adoption sets all three from its price."""
+    pos = Position("BTCUSDT", D("-0.010"), D("100000.0"), opened_ms=MS - BAR_MS, stop_loss=D("101100.0"),
+                   take_profit=D("96900.0"))
+    rt, _, _ = make({"BTCUSDT": pos})
+    rt.start(MS)
+    stops = [d.intent for d in rt.drain() if isinstance(d.intent, TradingStop)]
+    assert stops == [TradingStop("BTCUSDT", D("101000.0"), D("97000.0"), D("1000.0"), D("98000.0"))]
+
+
+def test_a_known_short_without_its_trailing_stop_gets_its_stops_again_at_start() -> None:
+    """Killed after the entry's fill was handled (the plan saved) but before its trading-stop reached
+    the exchange: the plan's stops are set again, trailing stop included."""
+    levels = ExitLevels(stop_loss=D("101000.0"), take_profit=D("97000.0"), trail_distance=D("1000.0"),
+                        trail_activation=D("98000.0"))
+    state = {"symbol:BTCUSDT": symbol_to_builtins(SymbolState(position=TradePlan(
+        entry_time=T0 - timedelta(minutes=5), entry_price=D("100000.0"), entry_qty=D("0.010"), levels=levels)))}
+    pos = Position("BTCUSDT", D("-0.010"), D("100000.0"), opened_ms=MS - BAR_MS, stop_loss=D("101100.0"),
+                   take_profit=D("96900.0"))
+    rt, _, _ = make({"BTCUSDT": pos}, state=state)
+    rt.start(MS)
+    stops = [d.intent for d in rt.drain() if isinstance(d.intent, TradingStop)]
+    assert stops == [TradingStop("BTCUSDT", D("101000.0"), D("97000.0"), D("1000.0"), D("98000.0"))]
+
+
+def test_an_adopted_short_with_all_its_stops_keeps_them() -> None:
+    """Stops already set after the fill (a trailing stop among them, perhaps already trailing): left alone."""
+    pos = Position("BTCUSDT", D("-0.010"), D("100000.0"), opened_ms=MS - BAR_MS, stop_loss=D("99500.0"),
+                   take_profit=D("97000.0"), trailing_stop=D("1000.0"), trailing_active_price=D("98000.0"))
+    rt, ctx, _ = make({"BTCUSDT": pos})
+    rt.start(MS)
+    assert [d.intent for d in rt.drain() if isinstance(d.intent, TradingStop)] == []
+    plan = sym_state(ctx, "BTCUSDT").position
+    assert plan is not None and plan.adopted
