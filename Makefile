@@ -45,10 +45,11 @@ sync-status: venv
 cli: venv
 	@$(OPCTL) cli $(CMD)
 
-# Two workers (pytest-xdist), a file each at a time, each with its own private stack: most tests wait on
-# real servers, so two run in about the time of one
+# Three workers (pytest-xdist), a file each at a time, each with its own private stack: most tests wait on
+# real servers (the long ones on real minutes), so three share two cores well. Files are handed out longest
+# first, each to a worker with nothing left to start (tests/support/file_scheduling.py).
 test: venv
-	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	$(PY) -m pytest -q -p no:cacheprovider -n 3 --dist loadfile
 
 test-unit: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit

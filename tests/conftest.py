@@ -5,16 +5,32 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.stack import TestStack, start_test_stack
 
 # Processes under test read their settings from the environment; a developer's .env must not leak in.
 os.environ.setdefault("LOG_FORMAT", "console")
 
+# Property tests run beside real servers on shared cores: how fast an example is drawn or run is not what
+# they assert (no timed assertions), so a slow moment fails nothing; everything else is Hypothesis' default.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
+
 TRADING_TABLES_SQL = """
 SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
 WHERE schemaname = 'trading' AND tablename NOT IN ('schema_migrations', 'bots')
 """
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadfile` (make test): the longest files first, a file only to an idle worker."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.support.file_scheduling import LongestFirstFileScheduling
+
+    return LongestFirstFileScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -157,7 +157,12 @@ class VenueProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def close(self) -> None:
-        self.stop()
+        """Stop for good. A state file of the handle's own goes with it, so nothing is left to snapshot: the
+        venue is killed (writing a large state, e.g. after 130,000 executions, takes longer than the stop allows)."""
+        if self.state_file.parent == Path(self._tmp.name):
+            self.kill()
+        else:
+            self.stop()
         self._tmp.cleanup()
 
     def __enter__(self) -> VenueProcess:

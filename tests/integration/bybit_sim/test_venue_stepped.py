@@ -67,9 +67,12 @@ async def _session(seed: int) -> tuple[list[tuple[Any, ...]], list[tuple[Decimal
                                           end=close_ms, limit=1)["result"]["list"][0]
                 fill = http.get_executions(category="linear", orderId=order_id)["result"]["list"][0]
                 opens.append((Decimal(fill["execPrice"]), Decimal(open_row[1])))
-            rows = await admin.executions(KEY)
+            rows = await admin.executions(KEY, venue_time=True)
+    # Up to the close after the last hold: past it the clock runs on while the lookups above take wall time
+    # (how far depends on the machine's load), and stops left open fire along the path there.
+    until_ms = fills[-1][0] + CANDLE_MS
     execs = [(r["execId"], r["orderId"], r["side"], r["execPrice"], r["execQty"], r["stopOrderType"], r["execType"])
-             for r in rows]
+             for r in rows if int(r["venueTimeMs"]) < until_ms]
     return execs, opens, held
 
 

@@ -1,6 +1,8 @@
 """Fixtures for trade_sync against real processes: a seeded venue, PostgreSQL via PgBouncer, Redis, the listener."""
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,9 +19,23 @@ EXECUTIONS = 1200
 
 @pytest.fixture(scope="session")
 def seeded_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three accounts with three months of trading (funding included); copied for each venue."""
-    path = tmp_path_factory.mktemp("ts_seed") / "state.json"
-    h.seed_state(path, MONTHS, EXECUTIONS)
+    """Three accounts with three months of trading (funding included); copied for each venue. Seeded once per
+    run: the xdist workers of one run share it (the seeder takes seconds of CPU on cores the tests share)."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:
+        path = tmp_path_factory.mktemp("ts_seed") / "state.json"
+        h.seed_state(path, MONTHS, EXECUTIONS)
+        return path
+    shared = tmp_path_factory.getbasetemp().parent / f"ts_seed-{run_id}"  # the run's workers' common folder
+    shared.mkdir(exist_ok=True)
+    path = shared / "state.json"
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            partial = shared / "state.partial.json"
+            partial.unlink(missing_ok=True)
+            h.seed_state(partial, MONTHS, EXECUTIONS)
+            partial.rename(path)
     return path
 
 
