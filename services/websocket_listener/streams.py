@@ -92,6 +92,7 @@ class Stream:
         gap_start: datetime | None = None  # when this stream last heard the venue before a drop
         while not stop.is_set():
             delay_low, delay_high = self.timing.backoff_min_s, self.timing.backoff_max_s
+            lost: BaseException | None = None
             try:
                 # Bybit's own app-level ping is used (not protocol pings); no per-message deflate: the
                 # frames are small and inflating them costs more CPU than the bandwidth is worth.
@@ -116,7 +117,7 @@ class Stream:
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException, HandshakeFailed,
                     DeadConnection) as exc:
                 self.state.last_error = f"{type(exc).__name__}: {exc}"[:300]
-                log.warning("connection_lost", connection=self.source.name, error=self.state.last_error)
+                lost = exc
             finally:
                 if self.state.up:
                     self.state.up = False
@@ -124,9 +125,19 @@ class Stream:
                     gap_start = datetime.fromtimestamp(self.state.last_rx_wall, UTC)
             if stop.is_set():
                 break
+            if isinstance(lost, TimeoutError):
+                # The venue took the connection but did not answer (the TCP/WebSocket opening or the auth
+                # or subscribe reply): this attempt already waited handshake_timeout_s, which paces the
+                # attempts by itself (10 s: at most 6 a minute per connection, Bybit allows 500 new
+                # connections per 5 min per IP). Escalating on top of it only made the listener sleep up to
+                # backoff_max_s after the venue answered again (a 60 s silence: +30..97 s to be back).
+                attempt = 0
             self.counters.reconnects += 1
             delay = backoff_delay(attempt, delay_low, delay_high, self._rng)
             attempt += 1
+            if lost is not None:
+                log.warning("connection_lost", connection=self.source.name, error=self.state.last_error,
+                            retry_in_s=round(delay, 3))
             try:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             except TimeoutError:
